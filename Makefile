@@ -1,0 +1,55 @@
+# wsgate: the README's two commands (make run, make test) and the developer targets.
+# Every target installs the Debian packages it needs first, so a fresh machine needs nothing
+# done by hand.
+
+SHELL := /bin/bash
+JOBS ?= $(shell nproc)
+FUZZ_SECONDS ?= 60
+CTEST_ARGS ?=
+
+# Debian packages the build and the test suite use. clang + libclang-rt-14-dev: fuzz build;
+# python3-websockets, curl, openssl: integration tests' independent clients; procps: ps/pkill.
+PACKAGES := build-essential cmake pkg-config liburing-dev libwolfssl-dev libcjson-dev \
+	libcmocka-dev clang libclang-rt-14-dev clang-format python3 python3-websockets curl \
+	openssl procps
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: all deps build release debug asan run test fuzz clean format
+
+all: release
+
+deps:
+	@missing=$$(for p in $(PACKAGES); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
+	done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:" $$missing; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+build/%/CMakeCache.txt:
+	cmake --preset $* >/dev/null
+
+release debug asan: %: deps build/%/CMakeCache.txt
+	cmake --build build/$* -j $(JOBS)
+	@[ "$*" != debug ] || ln -sf build/debug/compile_commands.json compile_commands.json
+
+build: release
+
+run: release
+	@bench/demo.sh build/release/bin
+
+test: asan
+	cd build/asan && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
+
+fuzz: deps build/fuzz/CMakeCache.txt
+	cmake --build build/fuzz -j $(JOBS)
+	@tests/fuzz/run.sh build/fuzz/bin $(FUZZ_SECONDS)
+
+format:
+	find core proto tls router auth bench tests -name '*.[ch]' -print0 | xargs -0 -r clang-format -i
+
+clean:
+	rm -rf build compile_commands.json
