@@ -60,8 +60,8 @@ const char *http_reject_name(enum http_reject r);
 
 /* Parser state, embedded by the caller (a conn). Fields are private. */
 struct http_parser {
-	size_t _scanned;            /* bytes already searched for the end of the head */
-	enum http_reject _reject;   /* set when a call returned HTTP_RC_FAIL */
+	size_t _scanned;          /* bytes already searched for the end of the head */
+	enum http_reject _reject; /* set when a call returned HTTP_RC_FAIL */
 };
 
 void http_parser_init(struct http_parser *p);
@@ -80,7 +80,7 @@ struct http_request {
 	struct http_str host;
 	struct http_str ws_key;
 	struct http_str ws_version;
-	struct http_str ws_protocol;   /* all offers joined only if sent in one line; see headers[] */
+	struct http_str ws_protocol; /* all offers joined only if sent in one line; see headers[] */
 	struct http_str ws_extensions;
 	struct http_str origin;
 	struct http_str cookie;
@@ -100,7 +100,8 @@ struct http_request {
  * HTTP_REJ_HTTP_VERSION (anything but HTTP/1.1). Lines end with CRLF; a bare LF is accepted as
  * a line end (RFC 9112 2.2). Never allocates; never reads past buf + len. */
 enum http_rc http_parse_request(struct http_parser *p, const char *buf, size_t len,
-				const struct wsg_limits *lim, struct http_request *out, size_t *used);
+                                const struct wsg_limits *lim, struct http_request *out,
+                                size_t *used);
 
 /* The upgrade checks of the SPEC.md table, in its order, on a parsed request: method GET
  * (HTTP_REJ_METHOD), Upgrade: websocket and Connection: upgrade (HTTP_REJ_NOT_UPGRADE),
@@ -139,11 +140,11 @@ struct http_upgrade_out {
 	struct http_str origin;
 	struct http_str cookie;
 	struct http_str user_agent;
-	struct http_str auth_subject;     /* X-Auth-Subject */
-	struct http_str forwarded_prior;  /* client's X-Forwarded-For kept (--trust-forwarded) */
-	struct http_str forwarded_for;    /* the client's address, appended / sole value */
-	struct http_str forwarded_proto;  /* "http" or "https" */
-	uint64_t request_id;              /* X-Request-Id: the tunnel id, in hex */
+	struct http_str auth_subject;    /* X-Auth-Subject */
+	struct http_str forwarded_prior; /* client's X-Forwarded-For kept (--trust-forwarded) */
+	struct http_str forwarded_for;   /* the client's address, appended / sole value */
+	struct http_str forwarded_proto; /* "http" or "https" */
+	uint64_t request_id;             /* X-Request-Id: the tunnel id, in hex */
 };
 
 /* GET <prefix><path>[?query] HTTP/1.1 with Host, Upgrade, Connection, Sec-WebSocket-Key,
@@ -167,13 +168,13 @@ struct http_response {
  * backend spoke something that is not an HTTP/1.x response head within the limits
  * (http_parser_reject() is then HTTP_REJ_BAD_GATEWAY). */
 enum http_rc http_parse_response(struct http_parser *p, const char *buf, size_t len,
-				 const struct wsg_limits *lim, struct http_response *out,
-				 size_t *used);
+                                 const struct wsg_limits *lim, struct http_response *out,
+                                 size_t *used);
 
 /* True when a parsed 101 completes our upgrade: Upgrade: websocket, Connection: upgrade, the
  * Sec-WebSocket-Accept for `key`, no extension, and a subprotocol (if any) that the client's
  * `offered` list contains. */
 bool http_response_is_upgrade(const struct http_response *r, struct http_str key,
-			      struct http_str offered);
+                              struct http_str offered);
 
 #endif

@@ -57,16 +57,17 @@ struct ws_parser {
 	uint8_t _msg_opcode;   /* WS_OP_TEXT/BINARY while a fragmented message is open, else 0 */
 	uint8_t _frame_opcode; /* opcode of the frame whose payload is being fed */
 	bool _frame_fin;
-	bool _in_frame;     /* a header was parsed and payload bytes remain */
+	bool _frame_text; /* the current frame's payload is text (UTF-8 checked) */
+	bool _in_frame;   /* a header was parsed and payload bytes remain */
 	bool _frame_masked;
 	uint8_t _mask[4];
-	uint8_t _mask_off;  /* payload bytes fed so far, mod 4 */
-	uint8_t _ctl_len;   /* control payload bytes collected */
+	uint8_t _mask_off;            /* payload bytes fed so far, mod 4 */
+	uint8_t _ctl_len;             /* control payload bytes collected */
 	uint8_t _ctl[WS_CONTROL_MAX]; /* control frame payload, unmasked */
 };
 
 void ws_parser_init(struct ws_parser *p, enum ws_role role, uint8_t rsv_allowed,
-		    const struct wsg_limits *lim);
+                    const struct wsg_limits *lim);
 
 /* Parses one frame header from [buf, buf + len). Rejects (1002) RSV bits without a
  * negotiated extension, reserved opcodes, a masked frame to a client or an unmasked one to a
@@ -77,7 +78,7 @@ void ws_parser_init(struct ws_parser *p, enum ws_role role, uint8_t rsv_allowed,
  * ws_parser_in_frame(). A zero-length frame is complete on return (a FIN text frame may then
  * FAIL with 1007 if the message ended inside a code point). Never allocates. */
 enum ws_rc ws_parse_frame_header(struct ws_parser *p, const uint8_t *buf, size_t len,
-				 struct ws_frame *out, size_t *used);
+                                 struct ws_frame *out, size_t *used);
 
 #define WS_PAYLOAD_KEEP_MASK 1u /* relay: masked bytes stay masked in buf when we return */
 
@@ -90,7 +91,7 @@ enum ws_rc ws_parse_frame_header(struct ws_parser *p, const uint8_t *buf, size_t
  * payload is validated when complete (1002 for an invalid code, 1007 for a bad reason).
  * Returns WS_RC_OK or WS_RC_FAIL; never WS_RC_MORE. */
 enum ws_rc ws_parse_payload(struct ws_parser *p, uint8_t *buf, size_t len, unsigned flags,
-			    size_t *used);
+                            size_t *used);
 
 /* True between a parsed header and the last byte of its payload. */
 bool ws_parser_in_frame(const struct ws_parser *p);
@@ -106,7 +107,7 @@ const char *ws_parser_fail_reason(const struct ws_parser *p);
 
 /* Splits a validated close payload: *code is 1005 when empty (RFC 6455 7.1.5). */
 void ws_close_payload_split(const uint8_t *payload, size_t len, uint16_t *code,
-			    const uint8_t **reason, size_t *reason_len);
+                            const uint8_t **reason, size_t *reason_len);
 
 /* RFC 6455 7.4: codes allowed on the wire: 1000-1003, 1007-1014, 3000-4999. */
 bool ws_close_code_is_valid(uint16_t code);
@@ -114,13 +115,13 @@ bool ws_close_code_is_valid(uint16_t code);
 /* Writes a frame header for payload_len bytes into out and returns its length (2..14);
  * mask == NULL writes an unmasked header. */
 size_t ws_encode_header(uint8_t out[WS_HEADER_MAX], enum ws_op opcode, bool fin,
-			uint64_t payload_len, const uint8_t *mask);
+                        uint64_t payload_len, const uint8_t *mask);
 
 /* A whole close frame (header + code + reason) into out; the payload is masked when mask is
  * not NULL. Returns its length, or 0 when cap is too small or the reason over 123 bytes.
  * code 0 writes an empty close payload. */
 size_t ws_encode_close(uint8_t *out, size_t cap, uint16_t code, const char *reason,
-		       size_t reason_len, const uint8_t *mask);
+                       size_t reason_len, const uint8_t *mask);
 
 /* XORs [buf, buf + len) with mask starting at mask byte (offset % 4), a machine word at a
  * time, for any alignment of buf. Masking and unmasking are the same operation. */

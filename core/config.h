@@ -1,0 +1,127 @@
+#ifndef WSG_CORE_CONFIG_H
+#define WSG_CORE_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+#include "router/rt.h"
+
+/* Settings from the command line and the JSON config file (--config), flags overriding the
+ * file, checked whole before anything starts. Built by the main thread, read-only after. */
+
+struct cfg_addr {
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char text[64]; /* "127.0.0.1:8080" or "[::1]:8080", as given after resolution */
+};
+
+enum cfg_log_level {
+	CFG_LOG_DEBUG = 0,
+	CFG_LOG_INFO,
+	CFG_LOG_WARN,
+	CFG_LOG_ERROR,
+};
+
+enum cfg_log_format {
+	CFG_LOG_TEXT = 0,
+	CFG_LOG_JSON,
+};
+
+enum cfg_auth_mode {
+	CFG_AUTH_UNSET = 0, /* "required when a JWT key is set, else off" */
+	CFG_AUTH_REQUIRED,
+	CFG_AUTH_OPTIONAL,
+	CFG_AUTH_OFF,
+};
+
+struct cfg_rate {
+	uint32_t per_sec; /* 0 = off */
+	uint32_t burst;   /* defaults to per_sec */
+};
+
+struct wsg_config {
+	struct cfg_addr *listen; /* --listen, default 0.0.0.0:8080 */
+	unsigned n_listen;
+	struct cfg_addr *tls_listen; /* --tls-listen */
+	unsigned n_tls_listen;
+	char **tls_cert; /* --tls-cert / --tls-key pairs, same count */
+	char **tls_key;
+	unsigned n_tls_pairs;
+
+	struct rt_route_def *routes; /* --route and the file's "routes"; owned */
+	unsigned n_routes;
+
+	unsigned workers;      /* --workers, default: CPUs */
+	bool admin_off;        /* --admin off */
+	struct cfg_addr admin; /* --admin, default 127.0.0.1:9090 */
+	char *admin_token;
+
+	uint64_t max_conns;        /* default 100000 */
+	uint64_t max_conns_per_ip; /* 0 = off */
+	struct cfg_rate conn_rate; /* --conn-rate R[/BURST] */
+	struct cfg_rate msg_rate;  /* --msg-rate R[/BURST] */
+	uint64_t max_message;      /* bytes, default 1 MiB */
+
+	uint64_t handshake_timeout_ms; /* default 10 s */
+	uint64_t idle_timeout_ms;      /* default 300 s */
+	uint64_t ping_interval_ms;     /* default 30 s; 0 = off */
+	uint64_t connect_timeout_ms;   /* default 5 s */
+	uint64_t drain_timeout_ms;     /* default 30 s */
+
+	char **allow_origin; /* --allow-origin, repeatable; none = all */
+	unsigned n_allow_origin;
+	char *jwt_secret;     /* --jwt-secret or the contents of --jwt-secret-file */
+	char *jwt_public_key; /* path */
+	char *jwt_issuer;
+	char *jwt_audience;
+	enum cfg_auth_mode auth;
+	enum rt_lb lb;               /* --lb default policy */
+	char *lb_header;             /* header-hash:NAME */
+	uint64_t health_interval_ms; /* default 5 s; 0 = off */
+	char *health_path;
+	bool trust_forwarded;
+
+	enum cfg_log_level log_level;
+	enum cfg_log_format log_format;
+	char *access_log; /* NULL = off, "-" = stderr */
+
+	char *config_file; /* --config, kept for SIGHUP */
+	bool check_config;
+};
+
+enum cfg_rc {
+	CFG_RC_OK = 0,   /* run with the config */
+	CFG_RC_EXIT = 1, /* --help or --version was printed to out: exit 0 */
+	CFG_RC_USAGE =
+	    -1 /* err holds exactly one line naming the flag or key and the value: exit 2 */
+};
+
+/* Parses argv (and the --config file it names, flags overriding it) into cfg, which the
+ * caller has zeroed. Resolves backend and listener host names (getaddrinfo, main thread only).
+ * Validates everything: unknown flag, missing value, bad address, duration, size, count,
+ * route syntax, duplicate route path, a route without backends. Prints --help/--version to
+ * out. err gets one line without a trailing newline. */
+enum cfg_rc config_parse_args(struct wsg_config *cfg, int argc, char **argv, FILE *out, char *err,
+                              size_t err_len);
+
+/* Writes the effective configuration as one JSON document (cJSON) with a trailing newline;
+ * secrets (admin token, JWT secret) are printed as "<redacted>". Returns 0 or -1. */
+int config_print_json(const struct wsg_config *cfg, FILE *out);
+
+/* Frees everything config_parse_args allocated; cfg may be partly filled. */
+void config_fini(struct wsg_config *cfg);
+
+/* Unit parsers shared with the route-spec and JSON paths; each returns 0 or -1.
+ * Sizes: bare bytes or k/m/g (1024-based). Durations: ms, s, m, h; bare number = seconds. */
+int config_parse_size(const char *s, uint64_t *out);
+int config_parse_duration_ms(const char *s, uint64_t *out);
+int config_parse_addr(const char *s, struct cfg_addr *out);
+
+/* Parses one --route SPEC (PATH=BACKEND[,BACKEND...][;key=value...], SPEC.md) into def, which
+ * the caller frees with rt_route_def_fini. Host names are not resolved here. err gets one
+ * line naming the bad part. Returns 0 or -1. */
+int config_parse_route(const char *spec, struct rt_route_def *def, char *err, size_t err_len);
+
+#endif
