@@ -98,7 +98,8 @@ struct http_request {
  * bare CR, duplicate Host or Sec-WebSocket-Key, missing Host), HTTP_REJ_HEAD_TOO_LARGE (no
  * end within lim->head_max bytes, or more than lim->headers_max header lines),
  * HTTP_REJ_HTTP_VERSION (anything but HTTP/1.1). Lines end with CRLF; a bare LF is accepted as
- * a line end (RFC 9112 2.2). Never allocates; never reads past buf + len. */
+ * a line end (RFC 9112 2.2). Never allocates; never reads past buf + len. FAIL is sticky (every
+ * later call fails the same way); after OK the parser is ready for another head. */
 enum http_rc http_parse_request(struct http_parser *p, const char *buf, size_t len,
                                 const struct wsg_limits *lim, struct http_request *out,
                                 size_t *used);
@@ -114,7 +115,9 @@ enum http_reject http_check_upgrade(const struct http_request *r);
  * (subprotocol names). Whitespace around elements is ignored. */
 bool http_list_has_token(struct http_str list, struct http_str token, bool nocase);
 
-/* Writers return the number of bytes written (no NUL), or -1 when cap is too small. */
+/* Writers return the number of bytes written (no NUL), or -1 when cap is too small or a
+ * value would break the head (a CR, LF or other control byte: header injection); on -1 the
+ * buffer holds garbage up to cap. They never write past cap. */
 
 /* An error answer for r: status line, the extra header SPEC.md names for it (Allow,
  * Upgrade, Sec-WebSocket-Version, WWW-Authenticate, Retry-After with retry_after_s),

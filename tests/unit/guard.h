@@ -22,7 +22,8 @@ static inline uint8_t *guard_copy(struct guard_area *g, const void *src, size_t 
 	size_t data_pages = (len + page - 1) / page + 1;
 
 	g->map_len = (data_pages + 1) * page;
-	g->base = mmap(NULL, g->map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	g->base =
+	    mmap(NULL, g->map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (g->base == MAP_FAILED)
 		abort();
 	if (mprotect(g->base + data_pages * page, page, PROT_NONE) != 0)

@@ -1,0 +1,244 @@
+/* Fuzz target for http_parse_request() and what the gateway does with a parsed request:
+ * http_check_upgrade(), the 101 and reject writers, and the upgrade request to a backend.
+ *
+ * Invariants asserted (abort() on violation), under two limit sets (the defaults, and tight
+ * ones so that 431 is reachable with short inputs):
+ * - *used <= len; *used == 0 unless OK; on OK every view lies inside the head;
+ * - a prefix of the input parses as MORE or as the whole input's verdict;
+ * - feeding one byte at a time (re-calls on the growing buffer) reaches the whole input's
+ *   verdict, reject reason and *used, and _scanned follows the bytes searched;
+ * - feeding in two pieces equals feeding the whole;
+ * - on OK, the upgrade request we would send re-parses to the same path, query and Host and
+ *   passes the same upgrade checks, and our 101 parses as an upgrade for the client's key. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/http1.h"
+#include "proto/wskey.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define CHECK(c)                                                                                   \
+	do {                                                                                       \
+		if (!(c))                                                                          \
+			abort();                                                                   \
+	} while (0)
+
+struct verdict {
+	enum http_rc rc;
+	enum http_reject rej;
+	size_t used;
+};
+
+static struct http_request req_whole, req_part;
+
+static struct verdict parse_once(const char *buf, size_t len, const struct wsg_limits *lim,
+                                 struct http_request *out)
+{
+	struct http_parser p;
+	struct verdict v;
+	http_parser_init(&p);
+	v.used = 777;
+	v.rc = http_parse_request(&p, buf, len, lim, out, &v.used);
+	CHECK(v.rc == HTTP_RC_OK || v.rc == HTTP_RC_MORE || v.rc == HTTP_RC_FAIL);
+	CHECK(v.used <= len);
+	CHECK(v.rc == HTTP_RC_OK || v.used == 0);
+	CHECK(v.rc != HTTP_RC_OK || v.used > 0);
+	v.rej = http_parser_reject(&p);
+	CHECK((v.rc == HTTP_RC_FAIL) == (v.rej != HTTP_REJ_NONE));
+	return v;
+}
+
+static bool same_verdict(struct verdict a, struct verdict b)
+{
+	return a.rc == b.rc && a.rej == b.rej && (a.rc != HTTP_RC_OK || a.used == b.used);
+}
+
+static void check_in(struct http_str s, const char *buf, size_t used)
+{
+	if (s.n == 0)
+		return;
+	CHECK(s.p >= buf && s.p + s.n <= buf + used);
+}
+
+static void check_views(const struct http_request *r, const char *buf, size_t used)
+{
+	CHECK(r->n_headers <= HTTP_MAX_HEADERS);
+	check_in(r->method, buf, used);
+	check_in(r->target, buf, used);
+	check_in(r->path, buf, used);
+	check_in(r->query, buf, used);
+	CHECK(r->path.n > 0 && r->path.p[0] == '/');
+	for (unsigned i = 0; i < r->n_headers; i++) {
+		CHECK(r->headers[i].name.n > 0);
+		check_in(r->headers[i].name, buf, used);
+		check_in(r->headers[i].value, buf, used);
+	}
+	const struct http_str *f[] = {
+	    &r->host,   &r->ws_key, &r->ws_version, &r->ws_protocol,   &r->ws_extensions,
+	    &r->origin, &r->cookie, &r->user_agent, &r->authorization, &r->x_forwarded_for};
+	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+		check_in(*f[i], buf, used);
+	CHECK(r->host.n > 0);
+	CHECK(r->version_minor == 1);
+}
+
+static bool str_eq(struct http_str a, struct http_str b)
+{
+	return a.n == b.n && (a.n == 0 || memcmp(a.p, b.p, a.n) == 0);
+}
+
+/* First non-empty element of a comma list, trimmed, or an empty str. */
+static struct http_str first_element(struct http_str l)
+{
+	size_t i = 0;
+	while (i < l.n) {
+		size_t b = i;
+		while (i < l.n && l.p[i] != ',')
+			i++;
+		size_t e = i++;
+		while (b < e && (l.p[b] == ' ' || l.p[b] == '\t'))
+			b++;
+		while (e > b && (l.p[e - 1] == ' ' || l.p[e - 1] == '\t'))
+			e--;
+		if (e > b)
+			return (struct http_str){l.p + b, e - b};
+	}
+	return (struct http_str){"", 0};
+}
+
+/* What the gateway does with an accepted request. */
+static void exercise_writers(const struct http_request *r)
+{
+	static char out[64 * 1024];
+	static char small[64];
+	static const struct wsg_limits roomy = {64 * 1024, 100, 1};
+	enum http_reject chk = http_check_upgrade(r);
+	CHECK((unsigned)chk < HTTP_REJ_COUNT);
+
+	if (chk != HTTP_REJ_NONE) {
+		int n = http_write_reject(out, sizeof(out), chk, 1);
+		CHECK(n > 0 && (size_t)n <= sizeof(out));
+		CHECK(http_write_reject(small, 10, chk, 1) == -1);
+	}
+
+	struct http_upgrade_out u = {
+	    .path_prefix = {"/p", 2},
+	    .path = r->path,
+	    .query = r->query,
+	    .host = r->host,
+	    .key = {"AAAAAAAAAAAAAAAAAAAAAA==", 24},
+	    .protocol = r->ws_protocol,
+	    .origin = r->origin,
+	    .cookie = r->cookie,
+	    .user_agent = r->user_agent,
+	    .auth_subject = {"sub", 3},
+	    .forwarded_prior = r->x_forwarded_for,
+	    .forwarded_for = {"192.0.2.1", 9},
+	    .forwarded_proto = {"http", 4},
+	    .request_id = r->n_headers,
+	};
+	int n = http_write_upgrade_request(out, sizeof(out), &u);
+	/* every value came out of a valid head, so it must be writable */
+	CHECK(n > 0 && (size_t)n <= sizeof(out));
+	CHECK(http_write_upgrade_request(out, (size_t)n - 1, &u) == -1);
+	struct http_parser p;
+	size_t used;
+	http_parser_init(&p);
+	CHECK(http_parse_request(&p, out, (size_t)n, &roomy, &req_part, &used) == HTTP_RC_OK);
+	CHECK(used == (size_t)n);
+	CHECK(req_part.path.n == 2 + r->path.n && memcmp(req_part.path.p, "/p", 2) == 0 &&
+	      memcmp(req_part.path.p + 2, r->path.p, r->path.n) == 0);
+	CHECK(str_eq(req_part.query, r->query));
+	CHECK(str_eq(req_part.host, r->host));
+	CHECK(str_eq(req_part.ws_protocol, r->ws_protocol));
+	CHECK(http_check_upgrade(&req_part) == HTTP_REJ_NONE);
+
+	if (chk != HTTP_REJ_NONE)
+		return;
+	char accept[WSKEY_ACCEPT_LEN + 1];
+	CHECK(wskey_accept(r->ws_key.p, r->ws_key.n, accept) == 0);
+	struct http_str proto = first_element(r->ws_protocol);
+	n = http_write_101(out, sizeof(out), accept, proto);
+	CHECK(n > 0);
+	static struct http_response resp;
+	http_parser_init(&p);
+	CHECK(http_parse_response(&p, out, (size_t)n, &roomy, &resp, &used) == HTTP_RC_OK);
+	CHECK(used == (size_t)n);
+	CHECK(http_response_is_upgrade(&resp, r->ws_key, r->ws_protocol));
+}
+
+static void run(const char *data, size_t size, const struct wsg_limits *lim)
+{
+	struct verdict whole = parse_once(data, size, lim, &req_whole);
+	if (whole.rc == HTTP_RC_OK) {
+		check_views(&req_whole, data, whole.used);
+		exercise_writers(&req_whole);
+	}
+
+	/* One byte at a time on the same growing buffer. */
+	struct http_parser p;
+	struct verdict inc = {HTTP_RC_MORE, HTTP_REJ_NONE, 0};
+	size_t stop = 0;
+	http_parser_init(&p);
+	for (size_t have = 0; have <= size; have++) {
+		inc.used = 777;
+		inc.rc = http_parse_request(&p, data, have, lim, &req_part, &inc.used);
+		inc.rej = http_parser_reject(&p);
+		stop = have;
+		if (inc.rc != HTTP_RC_MORE)
+			break;
+		CHECK(inc.used == 0);
+		CHECK(p._scanned == (have < lim->head_max ? have : lim->head_max));
+	}
+	CHECK(same_verdict(inc, whole));
+	/* the verdict arrives with the byte that decides it, not later */
+	if (whole.rc == HTTP_RC_OK)
+		CHECK(stop == whole.used);
+
+	/* A few prefixes, each in its own exact-size buffer so an over-read is caught. */
+	size_t cuts[] = {0,
+	                 1,
+	                 size / 3,
+	                 size / 2,
+	                 size - (size > 0),
+	                 whole.used,
+	                 whole.used ? whole.used - 1 : 0};
+	for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
+		size_t cut = cuts[i] <= size ? cuts[i] : size;
+		char *copy = malloc(cut ? cut : 1);
+		CHECK(copy != NULL);
+		if (cut)
+			memcpy(copy, data, cut);
+		struct verdict v = parse_once(copy, cut, lim, &req_part);
+		CHECK(v.rc == HTTP_RC_MORE || same_verdict(v, whole));
+		if (whole.rc == HTTP_RC_OK)
+			CHECK((v.rc == HTTP_RC_OK) == (cut >= whole.used));
+		if (whole.rc == HTTP_RC_MORE)
+			CHECK(v.rc == HTTP_RC_MORE);
+
+		/* Two pieces: the prefix, then the whole, on one parser. */
+		struct http_parser p2;
+		size_t used;
+		http_parser_init(&p2);
+		enum http_rc rc1 = http_parse_request(&p2, copy, cut, lim, &req_part, &used);
+		free(copy);
+		if (rc1 == HTTP_RC_MORE) {
+			struct verdict v2;
+			v2.rc = http_parse_request(&p2, data, size, lim, &req_part, &v2.used);
+			v2.rej = http_parser_reject(&p2);
+			CHECK(same_verdict(v2, whole));
+		}
+	}
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static const struct wsg_limits dflt = {WSG_HEAD_MAX_DEFAULT, WSG_HEADERS_MAX_DEFAULT,
+	                                       WSG_MESSAGE_MAX_DEFAULT};
+	static const struct wsg_limits tight = {96, 3, 1};
+	run((const char *)data, size, &dflt);
+	run((const char *)data, size, &tight);
+	return 0;
+}
