@@ -2,6 +2,7 @@
 #define WSG_CORE_LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/config.h"
@@ -22,6 +23,8 @@ int log_start_drain(void);
 void log_stop_drain(void);
 /* Drains every ring once (the drain thread calls this; exposed for tests and exit). */
 void log_drain(void);
+/* Sends all output to fd instead of stderr (tests); fd is borrowed, -1 restores stderr. */
+void log_set_output_fd(int fd);
 
 bool log_enabled(enum cfg_log_level level);
 uint64_t log_dropped_total(void);

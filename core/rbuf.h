@@ -22,9 +22,11 @@ struct rbuf {
 	uint32_t _tail; /* write position, free running */
 };
 
-/* A per-worker pool of storage blocks from min_block to max_block bytes (powers of two),
- * with a free list per size so steady state does no malloc. limit_bytes caps what the pool
- * may hold in total (blocks in use plus cached); past it allocations fail (load, not a bug). */
+/* A per-worker pool of storage blocks from min_block to max_block bytes (powers of two,
+ * min_block >= 16), with a free list per size so steady state does no malloc. limit_bytes caps
+ * what the pool may hold in total (blocks in use plus cached); at the limit, cached blocks of
+ * other sizes are freed to make room, and past it allocations fail (load, not a bug).
+ * NULL on bad arguments or no memory. */
 struct rbuf_pool *rbuf_pool_new(uint32_t min_block, uint32_t max_block, uint64_t limit_bytes);
 void rbuf_pool_free(struct rbuf_pool *pool); /* every rbuf must have been released */
 uint64_t rbuf_pool_bytes_in_use(const struct rbuf_pool *pool);
@@ -45,7 +47,8 @@ static inline bool rbuf_is_empty(const struct rbuf *rb)
 int rbuf_append(struct rbuf *rb, struct rbuf_pool *pool, const void *src, size_t n);
 
 /* Makes room for at least n more bytes without writing them (storage as for rbuf_append).
- * 0 or -1. */
+ * 0 or -1. Storage taken for an empty buffer stays until data is committed and consumed, or
+ * rbuf_consume(rb, pool, 0) / rbuf_release gives it back (e.g. after a receive of 0 bytes). */
 int rbuf_reserve(struct rbuf *rb, struct rbuf_pool *pool, size_t n);
 
 /* The longest contiguous run of data at the head (for a send) or of free space at the tail

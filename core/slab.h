@@ -26,10 +26,13 @@ struct slab {
 int slab_init(struct slab *s, size_t obj_size, uint32_t cap);
 void slab_fini(struct slab *s);
 
-void *slab_alloc(struct slab *s); /* NULL when all cap objects are in use */
+void *slab_alloc(struct slab *s); /* NULL when all cap objects are in use (_exhausted++) */
+/* Takes obj back. NULL is a no-op; a pointer s does not own, a misaligned one or a double free
+ * is a bug (WSG_BUG_ON aborts). */
 void slab_free(struct slab *s, void *obj);
 
-/* Index of obj (0..cap-1) and back; for user_data tags and the admin API. */
+/* Index of obj (0..cap-1) and back; for user_data tags and the admin API. slab_index of an
+ * object s does not own is a bug; slab_at returns NULL for index >= cap. */
 uint32_t slab_index(const struct slab *s, const void *obj);
 void *slab_at(const struct slab *s, uint32_t index);
 bool slab_owns(const struct slab *s, const void *obj);
