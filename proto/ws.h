@@ -101,7 +101,9 @@ bool ws_parser_in_message(const struct ws_parser *p);
 uint64_t ws_parser_remaining(const struct ws_parser *p);
 /* After a control frame is complete, its unmasked payload (valid until the next header). */
 const uint8_t *ws_parser_control_payload(const struct ws_parser *p, size_t *len);
-/* After WS_RC_FAIL: the close code to send (1002, 1007, 1009) and a short static reason. */
+/* After WS_RC_FAIL: the close code to send (1002, 1007, 1009; 1011 only when the caller broke
+ * the contract by asking for a header inside a frame) and a short static reason. Failure is
+ * sticky: every later call fails with the same code. */
 uint16_t ws_parser_close_code(const struct ws_parser *p);
 const char *ws_parser_fail_reason(const struct ws_parser *p);
 
