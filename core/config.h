@@ -72,8 +72,10 @@ struct wsg_config {
 
 	char **allow_origin; /* --allow-origin, repeatable; none = all */
 	unsigned n_allow_origin;
-	char *jwt_secret;     /* --jwt-secret or the contents of --jwt-secret-file */
-	char *jwt_public_key; /* path */
+	char *jwt_secret;      /* --jwt-secret or the contents of --jwt-secret-file */
+	char *jwt_secret_file; /* --jwt-secret-file path (printed instead of the secret); NULL
+	                        * when the secret was given inline */
+	char *jwt_public_key;  /* path */
 	char *jwt_issuer;
 	char *jwt_audience;
 	enum cfg_auth_mode auth;
@@ -102,7 +104,8 @@ enum cfg_rc {
  * caller has zeroed. Resolves backend and listener host names (getaddrinfo, main thread only).
  * Validates everything: unknown flag, missing value, bad address, duration, size, count,
  * route syntax, duplicate route path, a route without backends. Prints --help/--version to
- * out. err gets one line without a trailing newline. */
+ * out. err gets one line without a trailing newline, starting "wsgate: ". On anything but
+ * CFG_RC_OK cfg is already finalised (zeroed); config_fini on it is a harmless no-op. */
 enum cfg_rc config_parse_args(struct wsg_config *cfg, int argc, char **argv, FILE *out, char *err,
                               size_t err_len);
 

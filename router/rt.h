@@ -30,7 +30,7 @@ enum rt_auth {
 struct rt_backend_def {
 	char *url;  /* as given, for logs, metrics labels and /routes */
 	bool tls;   /* wss:// */
-	char *host; /* as given (name or literal) */
+	char *host; /* as given (name or literal); an IPv6 literal without its brackets */
 	uint16_t port;
 	char *path;                   /* the URL's path without a trailing '/', "" when none */
 	struct sockaddr_storage addr; /* resolved on the control thread */
@@ -87,7 +87,9 @@ struct rt_table;
 
 /* Builds a table from defs (borrowed: everything is copied into one allocation). Fails when
  * a path is given twice (same path and same subprotocol), a path does not start with '/', or
- * a route has no backend; err then holds one line naming the route. Control thread only. */
+ * a route has no backend; err then holds one line naming the route. Trailing '/' of a route
+ * path is dropped ("/chat/" is "/chat"), so the two count as the same path. The table keeps
+ * the routes in the order given (rt_table_route). Control thread only. */
 struct rt_table *rt_table_new(const struct rt_route_def *defs, unsigned n, char *err,
                               size_t err_len);
 void rt_table_free(struct rt_table *t);
@@ -107,29 +109,55 @@ const struct rt_route *rt_lookup(const struct rt_table *t, const char *path, siz
 /* The backend index (0..n_backends-1) to try first. seq is the calling worker's own
  * per-connection counter (round-robin is kept per worker); key_hash is the client IP hash or
  * the header hash for the hash policies; conns (may be NULL) holds each backend's active
- * connection count for least-conn. Later tries go on from there, each backend once. */
+ * connection count for least-conn, indexed like r->backends (a route's backends are
+ * contiguous in the table, so with a per-table array pass `all + r->backends[0].index`);
+ * least-conn takes the smallest count, scanning from seq % n so ties rotate. Later tries go
+ * on from there, each backend once. */
 unsigned rt_pick(const struct rt_route *r, uint64_t seq, uint64_t key_hash, const uint32_t *conns);
 
 /* Builds the path the backend sees (SPEC.md): the backend URL's path, then the client's path
- * with the route's prefix removed when strip_prefix ("/chat" gives "/"). Writes into out and
- * returns its length, or -1 when it does not fit. */
+ * with the route's prefix removed when strip_prefix ("/chat" gives "/"). path is the path
+ * only: the caller appends "?query". Writes into out, NUL-terminated, and returns its length,
+ * or -1 when it (and the NUL) does not fit in cap. */
 int rt_backend_path(const struct rt_route *r, const struct rt_backend *b, const char *path,
                     size_t path_len, char *out, size_t cap);
 
-/* Publication (RCU style). rt_publish: control thread only; takes next. rt_acquire: workers,
- * once per loop turn. rt_quiescent: each worker at the top of each loop turn, announcing it
- * holds no pointer from before. rt_reclaim: control thread, frees retired tables that every
- * registered worker has passed. rt_workers_init: before workers start. */
+/* Publication (RCU style). rt_publish: control thread only; takes next (may be NULL).
+ * rt_acquire: workers, once per loop turn, after rt_quiescent. rt_quiescent: each worker at
+ * the top of each loop turn, announcing it holds no pointer from before; a worker waiting
+ * for I/O must wake at least every 100 ms to call it, or reclamation waits for it.
+ * rt_reclaim: control thread, frees retired tables that every registered worker has passed.
+ * rt_workers_init: before workers start (0 or -1); every slot starts as "holds an old
+ * pointer" until that worker's first rt_quiescent, so a worker that has not started yet
+ * delays frees but is never raced. */
 int rt_workers_init(unsigned n_workers);
 void rt_publish(struct rt_table *next);
 const struct rt_table *rt_acquire(void);
 void rt_quiescent(unsigned worker);
+/* A worker that stops (exit) or parks for long announces it holds no pointer and will not
+ * call rt_acquire until its next rt_quiescent, so reclamation no longer waits for it. */
+void rt_worker_offline(unsigned worker);
 void rt_reclaim(void);
+/* Retired tables not yet freed (control thread; for tests and a gauge). */
+unsigned rt_retired_count(void);
+/* A tunnel keeps the table its route came from for its whole life (open connections are
+ * untouched by a route change): hold takes a reference, release drops it; a retired table is
+ * freed only when it has no holder left. Any thread. */
+void rt_table_hold(const struct rt_table *t);
+void rt_table_release(const struct rt_table *t);
+/* True while some holder has not released t (acquire: pairs with the last release). Only
+ * rt_reclaim needs it; a retired, unheld table is freed on the next rt_reclaim. */
+bool rt_table_is_held(const struct rt_table *t);
 /* Frees the current table and everything retired (process exit, no worker running). */
 void rt_shutdown(void);
 
-/* Parses ws://host:port[/path] or wss://... into b (host not resolved). 0 or -1. */
+/* Parses ws://host[:port][/path] or wss://... into b (host not resolved; b is overwritten,
+ * free it with rt_backend_def_fini). The port defaults to 80 / 443. Rejects other schemes,
+ * an empty host, port 0 or over 65535, user info, a query or fragment, and bytes that are not
+ * printable ASCII. 0, or -1 with one line in err naming the URL. */
 int rt_backend_def_parse(const char *url, struct rt_backend_def *b, char *err, size_t err_len);
+void rt_backend_def_fini(struct rt_backend_def *b);
+/* Frees everything def owns (backends included) and zeroes it; NULL fields are fine. */
 void rt_route_def_fini(struct rt_route_def *def);
 
 #endif
