@@ -1,0 +1,337 @@
+/* Process life: listeners, threads, signals, drain (see gateway.h).
+ *
+ * The main thread becomes the control thread: it owns the admin listener, the signalfd, the
+ * route table's reclamation, and the drain. Signals are blocked in every thread (the mask is
+ * set before any thread starts) and read from a signalfd here, so no handler ever runs on a
+ * worker. Commands to the acceptor and the workers go through a small io_uring of its own
+ * (msg_ring), the same way the acceptor hands sockets over.
+ *
+ * Drain (SIGTERM/SIGINT, SPEC.md "Signals"): the acceptor closes the listeners at once and
+ * /readyz turns 503; every worker sends 1001 to its clients and backends and exits when its
+ * last conn is gone; at --drain-timeout the rest are cut and counted. */
+#include "core/gateway.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/acceptor.h"
+#include "core/admin.h"
+#include "core/log.h"
+#include "core/worker.h"
+#include "router/rt.h"
+
+static uint64_t gateway_clock_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* A listening socket; SO_REUSEPORT so that a new instance can bind while this one drains.
+ * Returns the fd, or -1 after printing the one-line reason. */
+static int gateway_listen(const char *prog, const struct cfg_addr *addr, bool nodelay)
+{
+	/* The admin listener (nodelay false) is polled by the control thread: non-blocking. */
+	int fd = socket(addr->ss.ss_family,
+	                SOCK_STREAM | SOCK_CLOEXEC | (nodelay ? 0 : SOCK_NONBLOCK), 0);
+	if (fd == -1) {
+		fprintf(stderr, "%s: cannot listen on %s: %s\n", prog, addr->text, strerror(errno));
+		return -1;
+	}
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+	if (nodelay) /* accepted sockets inherit it */
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (addr->ss.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (const struct sockaddr *)&addr->ss, addr->len) != 0 || listen(fd, 4096) != 0) {
+		fprintf(stderr, "%s: cannot listen on %s: %s\n", prog, addr->text, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int gateway_send_cmd(struct io_uring *ctl, int ring_fd, uint64_t ud, unsigned cmd)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(ctl);
+	if (sqe == NULL)
+		return -EBUSY;
+	io_uring_prep_msg_ring(sqe, ring_fd, cmd, ud, 0);
+	io_uring_sqe_set_data64(sqe, 0);
+	int rc = io_uring_submit_and_wait(ctl, 1);
+	struct io_uring_cqe *cqe;
+	while (io_uring_peek_cqe(ctl, &cqe) == 0)
+		io_uring_cqe_seen(ctl, cqe);
+	return rc < 0 ? rc : 0;
+}
+
+static unsigned gateway_workers_running(const struct gateway *gw)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < gw->n_workers; i++)
+		if (!atomic_load_explicit(&gw->workers[i].exited, memory_order_acquire))
+			n++;
+	return n;
+}
+
+static void gateway_reload(struct gateway *gw)
+{
+	/* SIGHUP: routes from --config again; open tunnels keep the table they hold. */
+	if (gw->mode != GW_MODE_PROXY || gw->cfg->config_file == NULL) {
+		LOG_WARN("reload_skipped", "why=\"no --config file\"");
+		return;
+	}
+	struct wsg_config next;
+	memset(&next, 0, sizeof(next));
+	char err[512];
+	char *argv[] = {(char *)gw->prog, "--config", gw->cfg->config_file, NULL};
+	if (config_parse_args(&next, 3, argv, stdout, err, sizeof(err)) != CFG_RC_OK) {
+		LOG_ERROR("reload_failed", "why=\"%s\"", err);
+		config_fini(&next);
+		return;
+	}
+	struct rt_table *t = rt_table_new(next.routes, next.n_routes, err, sizeof(err));
+	if (t == NULL) {
+		LOG_ERROR("reload_failed", "why=\"%s\"", err);
+	} else {
+		rt_publish(t);
+		LOG_INFO("routes_reloaded", "routes=%u", next.n_routes);
+	}
+	config_fini(&next);
+}
+
+static int gateway_control_loop(struct gateway *gw, struct admin *admin, int sfd,
+                                struct io_uring *ctl)
+{
+	const struct wsg_config *cfg = gw->cfg;
+	bool draining = false;
+	bool stopped = false;
+	uint64_t drain_deadline = 0;
+	for (;;) {
+		struct pollfd fds[40];
+		unsigned n = 0;
+		fds[n++] = (struct pollfd){.fd = sfd, .events = POLLIN};
+		unsigned admin_first = n;
+		if (admin != NULL)
+			n += admin_pollfds(admin, fds + n, 40 - n);
+		int rc = poll(fds, n, 100);
+		uint64_t now = gateway_clock_ms();
+		if (rc > 0 && (fds[0].revents & POLLIN)) {
+			struct signalfd_siginfo si;
+			while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+				if (si.ssi_signo == SIGHUP) {
+					gateway_reload(gw);
+					continue;
+				}
+				if (draining)
+					continue;
+				draining = true;
+				drain_deadline = now + cfg->drain_timeout_ms;
+				atomic_store(&gw->draining, true);
+				atomic_store(&gw->listening, false);
+				LOG_INFO("drain_start", "signal=%s timeout_ms=%llu",
+				         si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM",
+				         (unsigned long long)cfg->drain_timeout_ms);
+				gateway_send_cmd(ctl, gw->acceptor->ring_fd, ud_pack(0, 0, WOP_CMD),
+				                 1);
+				for (unsigned i = 0; i < gw->n_workers; i++)
+					gateway_send_cmd(ctl, gw->workers[i].ring_fd,
+					                 ud_pack(0, 0, WOP_CMD), WCMD_DRAIN);
+			}
+		}
+		if (admin != NULL && rc > 0)
+			admin_on_poll(admin, fds + admin_first, n - admin_first, now);
+		else if (admin != NULL)
+			admin_on_poll(admin, fds + admin_first, 0, now);
+		rt_reclaim();
+		if (!draining)
+			continue;
+		if (gateway_workers_running(gw) == 0)
+			break;
+		if (!stopped && now >= drain_deadline) {
+			stopped = true;
+			for (unsigned i = 0; i < gw->n_workers; i++)
+				gateway_send_cmd(ctl, gw->workers[i].ring_fd,
+				                 ud_pack(0, 0, WOP_CMD), WCMD_STOP);
+		}
+	}
+	uint64_t cut = 0;
+	for (unsigned i = 0; i < gw->n_workers; i++)
+		cut += atomic_load(&gw->workers[i].stats.closed_on_drain_timeout);
+	if (stopped)
+		LOG_INFO("drain_timeout", "closed=%llu", (unsigned long long)cut);
+	LOG_INFO("drain_done", "forced=%llu", (unsigned long long)cut);
+	return 0;
+}
+
+int gateway_run(const struct wsg_config *cfg, enum gw_mode mode, const char *prog)
+{
+	static struct gateway gw_storage;
+	struct gateway *gw = &gw_storage;
+	int status = 1;
+	memset(gw, 0, sizeof(*gw));
+	gw->cfg = cfg;
+	gw->mode = mode;
+	gw->prog = prog;
+	gw->limits.head_max = WSG_HEAD_MAX_DEFAULT;
+	gw->limits.headers_max = WSG_HEADERS_MAX_DEFAULT;
+	gw->limits.message_max = cfg->max_message;
+	gw->n_workers = cfg->workers ? cfg->workers : 1;
+
+	/* Listeners first: a port in use is a runtime failure before any thread exists. */
+	int *fds = calloc(cfg->n_listen ? cfg->n_listen : 1, sizeof(int));
+	if (fds == NULL)
+		return 1;
+	for (unsigned i = 0; i < cfg->n_listen; i++) {
+		fds[i] = gateway_listen(prog, &cfg->listen[i], true);
+		if (fds[i] == -1) {
+			while (i-- > 0)
+				close(fds[i]);
+			free(fds);
+			return 1;
+		}
+	}
+	int admin_fd = -1;
+	if (mode == GW_MODE_PROXY && !cfg->admin_off) {
+		admin_fd = gateway_listen(prog, &cfg->admin, false);
+		if (admin_fd == -1)
+			goto out_close_listeners;
+	}
+
+	if (mode == GW_MODE_PROXY) {
+		char err[512];
+		struct rt_table *table = rt_table_new(cfg->routes, cfg->n_routes, err, sizeof(err));
+		if (table == NULL) {
+			fprintf(stderr, "%s: %s\n", prog, err);
+			goto out_close_admin;
+		}
+		if (rt_workers_init(gw->n_workers) != 0) {
+			rt_table_free(table);
+			fprintf(stderr, "%s: out of memory\n", prog);
+			goto out_close_admin;
+		}
+		rt_publish(table);
+	}
+
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sfd == -1) {
+		fprintf(stderr, "%s: signalfd: %s\n", prog, strerror(errno));
+		goto out_routes;
+	}
+	struct io_uring ctl;
+	if (io_uring_queue_init(8, &ctl, 0) < 0) {
+		fprintf(stderr, "%s: io_uring unavailable\n", prog);
+		goto out_close_sfd;
+	}
+
+	gw->workers = calloc(gw->n_workers, sizeof(struct worker));
+	if (gw->workers == NULL)
+		goto out_ctl;
+	uint64_t per_worker = (cfg->max_conns + gw->n_workers - 1) / gw->n_workers;
+	if (per_worker > (1u << 23))
+		per_worker = 1u << 23;
+	unsigned started = 0;
+	for (; started < gw->n_workers; started++) {
+		int rc = worker_init(&gw->workers[started], gw, started, (uint32_t)per_worker);
+		if (rc != 0) {
+			fprintf(stderr, "%s: cannot start worker %u: %s\n", prog, started,
+			        strerror(rc < 0 ? -rc : rc));
+			goto out_workers;
+		}
+	}
+	static struct acceptor acc;
+	gw->acceptor = &acc;
+	if (acceptor_init(&acc, gw, fds, cfg->n_listen) != 0) {
+		fprintf(stderr, "%s: cannot start the acceptor\n", prog);
+		goto out_workers;
+	}
+	fds = NULL; /* the acceptor owns them now */
+	struct admin *admin = NULL;
+	if (admin_fd != -1) {
+		admin = admin_new(gw, admin_fd);
+		if (admin == NULL)
+			goto out_acceptor;
+		admin_fd = -1;
+	}
+
+	log_start_drain();
+	for (unsigned i = 0; i < gw->n_workers; i++)
+		worker_start(&gw->workers[i]);
+	/* msg_ring into a ring its worker has not enabled yet would fail: wait (bounded). */
+	for (unsigned tries = 0; tries < 5000; tries++) {
+		unsigned ready = 0;
+		for (unsigned i = 0; i < gw->n_workers; i++)
+			ready += atomic_load_explicit(&gw->workers[i].ready, memory_order_acquire);
+		if (ready == gw->n_workers)
+			break;
+		usleep(1000);
+	}
+	acceptor_start(&acc);
+	atomic_store(&gw->listening, true);
+	for (unsigned i = 0; i < cfg->n_listen; i++)
+		LOG_INFO("listening", "addr=%s", cfg->listen[i].text);
+	if (!cfg->admin_off && mode == GW_MODE_PROXY)
+		LOG_INFO("admin_listening", "addr=%s", cfg->admin.text);
+	LOG_INFO("started", "workers=%u mode=%s", gw->n_workers,
+	         mode == GW_MODE_PROXY ? "proxy" : "echo");
+
+	status = gateway_control_loop(gw, admin, sfd, &ctl);
+
+	acceptor_join(&acc);
+	for (unsigned i = 0; i < gw->n_workers; i++)
+		pthread_join(gw->workers[i].thread, NULL);
+	admin_free(admin);
+	log_stop_drain();
+	for (unsigned i = 0; i < gw->n_workers; i++)
+		worker_fini(&gw->workers[i]);
+	free(gw->workers);
+	io_uring_queue_exit(&ctl);
+	close(sfd);
+	if (mode == GW_MODE_PROXY)
+		rt_shutdown();
+	return status;
+
+out_acceptor:
+	io_uring_queue_exit(&acc.ring);
+	fds = acc.fds;
+out_workers:
+	while (started-- > 0)
+		worker_fini(&gw->workers[started]);
+	free(gw->workers);
+out_ctl:
+	io_uring_queue_exit(&ctl);
+out_close_sfd:
+	close(sfd);
+out_routes:
+	if (mode == GW_MODE_PROXY)
+		rt_shutdown();
+out_close_admin:
+	if (admin_fd != -1)
+		close(admin_fd);
+out_close_listeners:
+	if (fds != NULL) {
+		for (unsigned i = 0; i < cfg->n_listen; i++)
+			close(fds[i]);
+		free(fds);
+	}
+	return status;
+}

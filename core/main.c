@@ -1,0 +1,37 @@
+/* wsgate: parse and check the configuration, then run the gateway (core/gateway.c).
+ * Exit status (SPEC.md): 0 clean, 2 bad usage or config (one line on stderr), 1 runtime. */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/config.h"
+#include "core/gateway.h"
+#include "core/log.h"
+
+int main(int argc, char **argv)
+{
+	struct wsg_config cfg;
+	char err[512];
+	memset(&cfg, 0, sizeof(cfg));
+	switch (config_parse_args(&cfg, argc, argv, stdout, err, sizeof(err))) {
+	case CFG_RC_EXIT:
+		config_fini(&cfg);
+		return 0;
+	case CFG_RC_USAGE:
+		fprintf(stderr, "%s\n", err);
+		config_fini(&cfg);
+		return 2;
+	case CFG_RC_OK:
+		break;
+	}
+	if (cfg.check_config) {
+		int rc = config_print_json(&cfg, stdout);
+		config_fini(&cfg);
+		return rc == 0 ? 0 : 1;
+	}
+	log_init(cfg.log_level, cfg.log_format);
+	if (cfg.n_routes == 0)
+		LOG_WARN("no_routes", "why=\"every upgrade will be answered 404\"");
+	int status = gateway_run(&cfg, GW_MODE_PROXY, "wsgate");
+	config_fini(&cfg);
+	return status;
+}

@@ -1,0 +1,345 @@
+/* Worker threads: one io_uring loop per CPU.
+ *
+ * Each worker owns a ring (SINGLE_ISSUER | DEFER_TASKRUN where the kernel has them, so
+ * completions are only produced while we wait, and a cancel we submit takes effect before
+ * more receives can complete), a provided-buffer ring for multishot receives, slabs for conns
+ * and tunnels, the rbuf pool and the timing wheel. One loop turn: announce quiescence to the
+ * router, submit everything prepared and wait once (bounded by the next timer, <= 100 ms),
+ * handle every CQE, publish the receive buffers handed back, start the sends that the turn
+ * queued (so frames that arrive together leave together), fire the timers.
+ *
+ * New sockets arrive from the acceptor through an SPSC queue whose doorbell is a msg_ring CQE
+ * (WOP_HANDOFF); commands from the control thread are msg_ring CQEs too (WOP_CMD).
+ *
+ * Rejected: a mutex-protected accept queue (a lock on the accept path for nothing), and one
+ * timeout SQE per conn (the wheel costs nothing per message; the kernel timer per conn would). */
+#include "core/worker.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/bug.h"
+#include "core/conn.h"
+#include "core/gateway.h"
+#include "core/log.h"
+#include "router/rt.h"
+
+_Thread_local struct worker *worker_self;
+
+#define WORKER_SQ_ENTRIES  4096u
+#define WORKER_BUF_ENTRIES 1024u /* 16 MiB of receive buffers per worker, touched on use */
+#define WORKER_BUF_GROUP   0
+#define WORKER_TICK_MS     10u
+#define WORKER_WAIT_MAX_MS 100u /* idle workers still pass quiescent points this often */
+
+static uint64_t worker_clock_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+uint64_t worker_random(struct worker *w)
+{
+	/* xorshift64*: masks and keys only need to be unpredictable to a peer that cannot see
+	 * the worker's memory; seeded from getrandom at start. */
+	uint64_t x = w->rng;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	w->rng = x;
+	return x * 0x2545F4914F6CDD1DULL;
+}
+
+struct io_uring_sqe *worker_sqe(struct worker *w)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
+	if (sqe == NULL) {
+		/* The SQ is full: hand what we have to the kernel now rather than fail. */
+		io_uring_submit(&w->ring);
+		sqe = io_uring_get_sqe(&w->ring);
+	}
+	WSG_BUG_ON(sqe == NULL);
+	return sqe;
+}
+
+uint8_t *worker_buf(struct worker *w, unsigned bid)
+{
+	return w->bufs + (size_t)bid * WORKER_BUF_SIZE;
+}
+
+void worker_buf_return(struct worker *w, unsigned bid)
+{
+	io_uring_buf_ring_add(w->br, worker_buf(w, bid), WORKER_BUF_SIZE, (unsigned short)bid,
+	                      io_uring_buf_ring_mask(w->br_entries), (int)w->br_pending);
+	w->br_pending++;
+}
+
+void worker_flush_later(struct worker *w, struct conn *c)
+{
+	if (c->flags & CF_IN_FLUSH)
+		return;
+	c->flags |= CF_IN_FLUSH;
+	c->flush_next = w->flush_head;
+	w->flush_head = c;
+}
+
+static int worker_setup_ring(struct worker *w)
+{
+	struct io_uring_params p;
+	memset(&p, 0, sizeof(p));
+	/* R_DISABLED: the ring is created here on the main thread but its single issuer is the
+	 * worker thread, which enables it when it starts. */
+	p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+	          IORING_SETUP_SUBMIT_ALL | IORING_SETUP_CQSIZE | IORING_SETUP_R_DISABLED;
+	p.cq_entries = WORKER_SQ_ENTRIES * 4;
+	int rc = io_uring_queue_init_params(WORKER_SQ_ENTRIES, &w->ring, &p);
+	if (rc == -EINVAL) {
+		/* Older kernels: same loop, completions run eagerly instead of deferred. */
+		memset(&p, 0, sizeof(p));
+		p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_R_DISABLED;
+		p.cq_entries = WORKER_SQ_ENTRIES * 4;
+		rc = io_uring_queue_init_params(WORKER_SQ_ENTRIES, &w->ring, &p);
+	}
+	if (rc < 0)
+		return rc;
+	w->ring_fd = w->ring.ring_fd;
+	return 0;
+}
+
+static int worker_setup_buffers(struct worker *w)
+{
+	w->br_entries = WORKER_BUF_ENTRIES;
+	size_t ring_bytes = w->br_entries * sizeof(struct io_uring_buf);
+	void *ring_mem =
+	    mmap(NULL, ring_bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+	if (ring_mem == MAP_FAILED)
+		return -errno;
+	w->br = ring_mem;
+	w->bufs = mmap(NULL, (size_t)w->br_entries * WORKER_BUF_SIZE, PROT_READ | PROT_WRITE,
+	               MAP_ANONYMOUS | MAP_PRIVATE | MAP_NORESERVE, -1, 0);
+	if (w->bufs == MAP_FAILED) {
+		w->bufs = NULL;
+		return -errno;
+	}
+	struct io_uring_buf_reg reg;
+	memset(&reg, 0, sizeof(reg));
+	reg.ring_addr = (uint64_t)(uintptr_t)w->br;
+	reg.ring_entries = w->br_entries;
+	reg.bgid = WORKER_BUF_GROUP;
+	int rc = io_uring_register_buf_ring(&w->ring, &reg, 0);
+	if (rc < 0)
+		return rc;
+	io_uring_buf_ring_init(w->br);
+	w->br_pending = 0;
+	for (unsigned i = 0; i < w->br_entries; i++)
+		worker_buf_return(w, i);
+	io_uring_buf_ring_advance(w->br, (int)w->br_pending);
+	w->br_pending = 0;
+	return 0;
+}
+
+int worker_init(struct worker *w, struct gateway *gw, unsigned id, uint32_t max_clients)
+{
+	memset(w, 0, sizeof(*w));
+	w->id = id;
+	w->gw = gw;
+	w->cpu = -1;
+	/* A client conn may need a backend conn and a tunnel; a small reserve lets a worker
+	 * still answer 503 when it is full instead of dropping the socket. */
+	uint32_t reserve = 64;
+	if (slab_init(&w->conns, sizeof(struct conn), 2 * max_clients + reserve) != 0)
+		return -ENOMEM;
+	if (slab_init(&w->tunnels, conn_tunnel_size(), max_clients + reserve) != 0)
+		goto out_fini_conns;
+	w->pool = rbuf_pool_new(4096, 1u << 20, (uint64_t)1 << 36);
+	if (w->pool == NULL)
+		goto out_fini_tunnels;
+	w->queue = calloc(1, sizeof(*w->queue));
+	if (w->queue == NULL)
+		goto out_free_pool;
+	int rc = worker_setup_ring(w);
+	if (rc < 0) {
+		errno = -rc;
+		goto out_free_queue;
+	}
+	rc = worker_setup_buffers(w);
+	if (rc < 0)
+		goto out_exit_ring;
+	uint64_t seed;
+	if (getentropy(&seed, sizeof(seed)) != 0)
+		seed = (uint64_t)worker_clock_ms() ^ ((uint64_t)id << 48) ^ (uint64_t)getpid();
+	w->rng = seed | 1;
+	w->now_ms = worker_clock_ms();
+	twheel_init(&w->wheel, w->now_ms, WORKER_TICK_MS);
+	return 0;
+
+out_exit_ring:
+	io_uring_queue_exit(&w->ring);
+out_free_queue:
+	free(w->queue);
+	w->queue = NULL;
+out_free_pool:
+	rbuf_pool_free(w->pool);
+	w->pool = NULL;
+out_fini_tunnels:
+	slab_fini(&w->tunnels);
+out_fini_conns:
+	slab_fini(&w->conns);
+	return -ENOMEM;
+}
+
+void worker_fini(struct worker *w)
+{
+	if (w->bufs != NULL)
+		munmap(w->bufs, (size_t)w->br_entries * WORKER_BUF_SIZE);
+	if (w->br != NULL)
+		munmap(w->br, w->br_entries * sizeof(struct io_uring_buf));
+	io_uring_queue_exit(&w->ring);
+	free(w->queue);
+	rbuf_pool_free(w->pool);
+	slab_fini(&w->tunnels);
+	slab_fini(&w->conns);
+}
+
+static void worker_take_handoffs(struct worker *w)
+{
+	struct worker_queue *q = w->queue;
+	uint32_t head = atomic_load_explicit(&q->head, memory_order_relaxed);
+	uint32_t tail = atomic_load_explicit(&q->tail, memory_order_acquire);
+	while (head != tail) {
+		struct worker_handoff *h = &q->items[head % WORKER_HANDOFF_CAP];
+		conn_accept(w, h->fd, &h->peer, h->peer_len, h->over_limit);
+		head++;
+	}
+	atomic_store_explicit(&q->head, head, memory_order_release);
+}
+
+static void worker_on_cmd(struct worker *w, unsigned cmd)
+{
+	switch (cmd) {
+	case WCMD_DRAIN:
+		if (!w->draining) {
+			w->draining = true;
+			conn_drain_all(w);
+		}
+		break;
+	case WCMD_STOP:
+		w->stopping = true;
+		conn_stop_all(w);
+		break;
+	default:
+		WSG_WARN_ONCE(true);
+		break;
+	}
+}
+
+static void worker_on_timer(struct twheel_entry *e, void *arg)
+{
+	struct worker *w = arg;
+	struct conn *c = (struct conn *)((char *)e - offsetof(struct conn, timer));
+	conn_on_timer(w, c);
+}
+
+static void worker_handle_cqe(struct worker *w, struct io_uring_cqe *cqe)
+{
+	uint64_t ud = cqe->user_data;
+	enum worker_op op = ud_op(ud);
+
+	switch (op) {
+	case WOP_NONE:
+		return;
+	case WOP_HANDOFF:
+		worker_take_handoffs(w);
+		return;
+	case WOP_CMD:
+		worker_on_cmd(w, (unsigned)cqe->res);
+		return;
+	case WOP_RECV:
+	case WOP_SEND:
+	case WOP_CONNECT:
+		break;
+	}
+	uint32_t slot = ud_slot(ud);
+	struct conn *c = slab_at(&w->conns, slot);
+	/* A CQE for a conn always belongs to the conn's current life: a conn is freed only when
+	 * its in-flight count is zero, so its generation can only mismatch on a bug. */
+	WSG_BUG_ON(c == NULL || c->gen != ud_gen(ud));
+	conn_on_cqe(w, c, op, cqe);
+}
+
+/* io_uring_enable_rings() is declared by Debian's liburing 2.3 but missing from its shared
+ * library, so the register call is made directly. */
+static void worker_enable_ring(struct worker *w)
+{
+	syscall(__NR_io_uring_register, w->ring.ring_fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0);
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	worker_self = w;
+	log_thread_register((int)w->id);
+	if (w->cpu >= 0) {
+		cpu_set_t set;
+		CPU_ZERO(&set);
+		CPU_SET(w->cpu, &set);
+		pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+	}
+	/* Submitter task is this thread from here on (SINGLE_ISSUER): enable the ring now. */
+	worker_enable_ring(w);
+	atomic_store_explicit(&w->ready, true, memory_order_release);
+
+	bool proxy = w->gw->mode == GW_MODE_PROXY;
+	for (;;) {
+		if (proxy)
+			rt_quiescent(w->id);
+		w->now_ms = worker_clock_ms();
+		uint64_t wait_ms = twheel_next_timeout_ms(&w->wheel, WORKER_WAIT_MAX_MS);
+		struct __kernel_timespec ts = {.tv_sec = (long long)(wait_ms / 1000),
+		                               .tv_nsec = (long long)(wait_ms % 1000) * 1000000};
+		struct io_uring_cqe *cqe;
+		int rc = io_uring_submit_and_wait_timeout(&w->ring, &cqe, 1, &ts, NULL);
+		if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY)
+			LOG_ERROR("ring_wait", "err=%d", -rc);
+		w->now_ms = worker_clock_ms();
+
+		unsigned head, seen = 0;
+		io_uring_for_each_cqe(&w->ring, head, cqe)
+		{
+			worker_handle_cqe(w, cqe);
+			seen++;
+		}
+		io_uring_cq_advance(&w->ring, seen);
+		if (w->br_pending) {
+			io_uring_buf_ring_advance(w->br, (int)w->br_pending);
+			w->br_pending = 0;
+		}
+		conn_flush_all(w);
+		twheel_advance(&w->wheel, w->now_ms, worker_on_timer, w);
+		conn_flush_all(w);
+		if ((w->stopping || w->draining) && w->live_conns == 0)
+			break;
+	}
+	/* Let the kernel finish the closes we queued before the ring goes away. */
+	io_uring_submit(&w->ring);
+	if (w->gw->mode == GW_MODE_PROXY)
+		rt_worker_offline(w->id);
+	atomic_store_explicit(&w->exited, true, memory_order_release);
+	return NULL;
+}
+
+int worker_start(struct worker *w)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	if (ncpu > 0)
+		w->cpu = (int)(w->id % (unsigned)ncpu);
+	return pthread_create(&w->thread, NULL, worker_main, w);
+}
