@@ -1,0 +1,279 @@
+/* Tests for bench/bench_args.c: every flag in its short, long and inline forms, URLs,
+ * durations, sizes, and the bad cases that must exit 2 with one line naming the culprit. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "bench/bench_args.h"
+
+static struct bench_args args;
+static char err[512];
+
+#define PARSE(...)                                                                                 \
+	({                                                                                         \
+		char *argv_[] = {"wsgate-bench", __VA_ARGS__, NULL};                               \
+		bench_args_parse(&args, (int)(sizeof(argv_) / sizeof(argv_[0])) - 1, argv_, err,   \
+		                 sizeof(err));                                                     \
+	})
+
+/* Bad usage: exit 2 and the message names `what`. */
+#define ASSERT_USAGE(what, ...)                                                                    \
+	do {                                                                                       \
+		assert_int_equal(PARSE(__VA_ARGS__), BENCH_ARGS_USAGE);                            \
+		if (strstr(err, what) == NULL)                                                     \
+			fail_msg("error '%s' does not name '%s'", err, what);                      \
+		assert_null(strchr(err, '\n'));                                                    \
+	} while (0)
+
+static void test_defaults_with_only_a_url(void **state)
+{
+	(void)state;
+	assert_int_equal(PARSE("ws://127.0.0.1:9000/"), BENCH_ARGS_OK);
+	assert_int_equal(args.conns, BENCH_DEFAULT_CONNS);
+	assert_int_equal(args.threads, 0);
+	assert_int_equal(args.duration_ns, BENCH_DEFAULT_DURATION_NS);
+	assert_int_equal(args.size, 64);
+	assert_int_equal(args.pipeline, 1);
+	assert_false(args.text);
+	assert_true(args.rate == 0);
+	assert_false(args.idle);
+	assert_false(args.json);
+	assert_null(args.histogram_file);
+	assert_false(args.url.tls);
+	assert_string_equal(args.url.host, "127.0.0.1");
+	assert_int_equal(args.url.port, 9000);
+	assert_string_equal(args.url.path, "/");
+	assert_string_equal(args.url.authority, "127.0.0.1:9000");
+}
+
+static void test_short_and_long_flags(void **state)
+{
+	(void)state;
+	assert_int_equal(PARSE("-c", "100", "-t", "4", "-d", "30s", "-s", "4k", "-p", "16",
+	                       "--text", "--json", "--histogram", "/tmp/h.csv", "--warmup", "2s",
+	                       "--connect-rate", "500", "--src-ips", "10", "ws://h/"),
+	                 BENCH_ARGS_OK);
+	assert_int_equal(args.conns, 100);
+	assert_int_equal(args.threads, 4);
+	assert_int_equal(args.duration_ns, 30000000000ull);
+	assert_int_equal(args.size, 4096);
+	assert_int_equal(args.pipeline, 16);
+	assert_true(args.text);
+	assert_true(args.json);
+	assert_string_equal(args.histogram_file, "/tmp/h.csv");
+	assert_int_equal(args.warmup_ns, 2000000000ull);
+	assert_true(args.connect_rate == 500);
+	assert_int_equal(args.src_ips, 10);
+
+	assert_int_equal(PARSE("--conns=7", "--threads=2", "--duration=500ms", "--size=1m",
+	                       "--pipeline=3", "--binary", "ws://h/"),
+	                 BENCH_ARGS_OK);
+	assert_int_equal(args.conns, 7);
+	assert_int_equal(args.threads, 2);
+	assert_int_equal(args.duration_ns, 500000000ull);
+	assert_int_equal(args.size, 1u << 20);
+	assert_int_equal(args.pipeline, 3);
+	assert_false(args.text);
+
+	/* Attached short values, URL first, and "--" before a URL. */
+	assert_int_equal(PARSE("ws://h/", "-c10", "-d2"), BENCH_ARGS_OK);
+	assert_int_equal(args.conns, 10);
+	assert_int_equal(args.duration_ns, 2000000000ull);
+	assert_int_equal(PARSE("-q", "--", "ws://h/"), BENCH_ARGS_OK);
+	assert_true(args.quiet);
+}
+
+static void test_open_loop_idle_and_tls_flags(void **state)
+{
+	(void)state;
+	assert_int_equal(PARSE("--rate", "20000", "-c", "1000", "ws://h/"), BENCH_ARGS_OK);
+	assert_true(args.rate == 20000);
+	assert_int_equal(PARSE("--rate=2.5", "ws://h/"), BENCH_ARGS_OK);
+	assert_true(args.rate == 2.5);
+	assert_int_equal(PARSE("--idle", "-c", "10000", "ws://h/"), BENCH_ARGS_OK);
+	assert_true(args.idle);
+	/* --idle sends nothing, so any -s is fine. */
+	assert_int_equal(PARSE("--idle", "-s", "1", "ws://h/"), BENCH_ARGS_OK);
+	assert_int_equal(PARSE("--insecure", "wss://h/"), BENCH_ARGS_OK);
+	assert_true(args.insecure);
+	assert_true(args.url.tls);
+	assert_int_equal(args.url.port, 443);
+	assert_int_equal(PARSE("--ca", "/etc/ca.pem", "wss://h:8443/x"), BENCH_ARGS_OK);
+	assert_string_equal(args.ca_file, "/etc/ca.pem");
+}
+
+static void test_help_and_version_exit_zero(void **state)
+{
+	(void)state;
+	assert_int_equal(PARSE("-h"), BENCH_ARGS_EXIT);
+	assert_true(args.help);
+	assert_int_equal(PARSE("--help", "--bogus"), BENCH_ARGS_EXIT);
+	assert_int_equal(PARSE("-V"), BENCH_ARGS_EXIT);
+	assert_true(args.version);
+	assert_non_null(strstr(bench_args_usage(), "--rate"));
+	assert_non_null(strstr(bench_args_usage(), "send time"));
+}
+
+static void test_urls(void **state)
+{
+	(void)state;
+	struct bench_url u;
+	char why[128];
+
+	assert_int_equal(bench_args_parse_url(&u, "ws://example.com", why, sizeof(why)), 0);
+	assert_string_equal(u.host, "example.com");
+	assert_int_equal(u.port, 80);
+	assert_string_equal(u.path, "/");
+	assert_string_equal(u.authority, "example.com");
+
+	assert_int_equal(
+	    bench_args_parse_url(&u, "WSS://Example.com:8443/chat/room?a=1&b=2", why, sizeof(why)),
+	    0);
+	assert_true(u.tls);
+	assert_int_equal(u.port, 8443);
+	assert_string_equal(u.path, "/chat/room?a=1&b=2");
+	assert_string_equal(u.authority, "Example.com:8443");
+
+	assert_int_equal(bench_args_parse_url(&u, "ws://[::1]:9000/x", why, sizeof(why)), 0);
+	assert_string_equal(u.host, "::1");
+	assert_int_equal(u.port, 9000);
+	assert_string_equal(u.authority, "[::1]:9000");
+
+	assert_int_equal(bench_args_parse_url(&u, "ws://h?x=1", why, sizeof(why)), 0);
+	assert_string_equal(u.path, "/?x=1");
+	assert_int_equal(bench_args_parse_url(&u, "ws://h:65535", why, sizeof(why)), 0);
+	assert_int_equal(u.port, 65535);
+
+	static const char *const bad[] = {
+	    "http://h/",     "h:80",        "ws://",       "ws:///x",   "ws://:80/", "ws://h:0/",
+	    "ws://h:65536/", "ws://h:abc/", "ws://h:/",    "ws://u@h/", "ws://h/#f", "ws://[::1/",
+	    "ws://[::1]x/",  "ws://h /",    "ws://h\x01/", "ws://a,b/", "wss//h/",   "ws:/h/",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		why[0] = '\0';
+		if (bench_args_parse_url(&u, bad[i], why, sizeof(why)) != -1)
+			fail_msg("accepted bad URL '%s'", bad[i]);
+		assert_true(why[0] != '\0');
+	}
+}
+
+static void test_durations(void **state)
+{
+	(void)state;
+	uint64_t ns;
+	assert_int_equal(bench_args_parse_duration("500ms", &ns), 0);
+	assert_int_equal(ns, 500000000ull);
+	assert_int_equal(bench_args_parse_duration("2", &ns), 0);
+	assert_int_equal(ns, 2000000000ull);
+	assert_int_equal(bench_args_parse_duration("1.5s", &ns), 0);
+	assert_int_equal(ns, 1500000000ull);
+	assert_int_equal(bench_args_parse_duration("2m", &ns), 0);
+	assert_int_equal(ns, 120000000000ull);
+	assert_int_equal(bench_args_parse_duration("1h", &ns), 0);
+	assert_int_equal(ns, 3600000000000ull);
+	assert_int_equal(bench_args_parse_duration("250us", &ns), 0);
+	assert_int_equal(ns, 250000ull);
+	static const char *const bad[] = {"",   "s",   "-1",  "1e3", "0x10",        "1 s",
+	                                  "5x", "inf", "nan", "1ss", "99999999999h"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (bench_args_parse_duration(bad[i], &ns) != -1)
+			fail_msg("accepted bad duration '%s'", bad[i]);
+}
+
+static void test_sizes(void **state)
+{
+	(void)state;
+	uint64_t v;
+	assert_int_equal(bench_args_parse_size("64", &v), 0);
+	assert_int_equal(v, 64);
+	assert_int_equal(bench_args_parse_size("4k", &v), 0);
+	assert_int_equal(v, 4096);
+	assert_int_equal(bench_args_parse_size("64K", &v), 0);
+	assert_int_equal(v, 65536);
+	assert_int_equal(bench_args_parse_size("1m", &v), 0);
+	assert_int_equal(v, 1048576);
+	assert_int_equal(bench_args_parse_size("1g", &v), 0);
+	assert_int_equal(v, 1073741824ull);
+	static const char *const bad[] = {
+	    "", "k", "1.5k", "4kb", "-1", "1t", " 1", "0x40", "99999999999999999999"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (bench_args_parse_size(bad[i], &v) != -1)
+			fail_msg("accepted bad size '%s'", bad[i]);
+}
+
+static void test_bad_flags_name_the_culprit(void **state)
+{
+	(void)state;
+	ASSERT_USAGE("--bogus", "--bogus", "ws://h/");
+	ASSERT_USAGE("-x", "-x", "ws://h/");
+	ASSERT_USAGE("-c", "ws://h/", "-c");
+	ASSERT_USAGE("-c", "-c", "0", "ws://h/");
+	ASSERT_USAGE("-c", "-c", "-1", "ws://h/");
+	ASSERT_USAGE("-c", "-c", "ten", "ws://h/");
+	ASSERT_USAGE("-c", "-c", "10000001", "ws://h/");
+	ASSERT_USAGE("--conns", "--conns=", "ws://h/");
+	ASSERT_USAGE("-t", "-t", "0", "ws://h/");
+	ASSERT_USAGE("-d", "-d", "0", "ws://h/");
+	ASSERT_USAGE("-d", "-d", "5x", "ws://h/");
+	ASSERT_USAGE("--warmup", "--warmup", "soon", "ws://h/");
+	ASSERT_USAGE("-s", "-s", "0", "ws://h/");
+	ASSERT_USAGE("-s", "-s", "65m", "ws://h/");
+	ASSERT_USAGE("-p", "-p", "0", "ws://h/");
+	ASSERT_USAGE("--rate", "--rate", "0", "ws://h/");
+	ASSERT_USAGE("--rate", "--rate", "-5", "ws://h/");
+	ASSERT_USAGE("--connect-rate", "--connect-rate", "fast", "ws://h/");
+	ASSERT_USAGE("--src-ips", "--src-ips", "0", "ws://h/");
+	ASSERT_USAGE("--json", "--json=1", "ws://h/");
+	ASSERT_USAGE("--ca", "--ca", "", "wss://h/");
+}
+
+static void test_bad_combinations(void **state)
+{
+	(void)state;
+	/* Timestamps: 8 bytes binary, 16 hex digits text. */
+	ASSERT_USAGE("-s", "-s", "7", "ws://h/");
+	assert_int_equal(PARSE("-s", "8", "ws://h/"), BENCH_ARGS_OK);
+	ASSERT_USAGE("-s", "--text", "-s", "15", "ws://h/");
+	assert_int_equal(PARSE("--text", "-s", "16", "ws://h/"), BENCH_ARGS_OK);
+	ASSERT_USAGE("-p", "--rate", "100", "-p", "4", "ws://h/");
+	ASSERT_USAGE("--idle", "--idle", "--rate", "100", "ws://h/");
+	assert_int_equal(PARSE("--churn", "-c", "50", "ws://h/"), BENCH_ARGS_OK);
+	assert_true(args.churn);
+	ASSERT_USAGE("--rate", "--churn", "--rate", "100", "ws://h/");
+	ASSERT_USAGE("-p", "--churn", "-p", "2", "ws://h/");
+	ASSERT_USAGE("--idle", "--churn", "--idle", "ws://h/");
+	ASSERT_USAGE("--insecure", "--insecure", "ws://h/");
+	ASSERT_USAGE("--ca", "--ca", "x.pem", "ws://h/");
+	ASSERT_USAGE("--insecure", "--insecure", "--ca", "x.pem", "wss://h/");
+	ASSERT_USAGE("--src-ips", "--src-ips", "4", "ws://[::1]:80/");
+}
+
+static void test_url_errors(void **state)
+{
+	(void)state;
+	ASSERT_USAGE("missing URL", "-c", "10");
+	ASSERT_USAGE("bad URL 'http://h/'", "http://h/");
+	ASSERT_USAGE("bad URL 'ws://h:99999/'", "ws://h:99999/");
+	ASSERT_USAGE("'ws://b/'", "ws://a/", "ws://b/");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_defaults_with_only_a_url),
+	    cmocka_unit_test(test_short_and_long_flags),
+	    cmocka_unit_test(test_open_loop_idle_and_tls_flags),
+	    cmocka_unit_test(test_help_and_version_exit_zero),
+	    cmocka_unit_test(test_urls),
+	    cmocka_unit_test(test_durations),
+	    cmocka_unit_test(test_sizes),
+	    cmocka_unit_test(test_bad_flags_name_the_culprit),
+	    cmocka_unit_test(test_bad_combinations),
+	    cmocka_unit_test(test_url_errors),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
