@@ -201,7 +201,8 @@ void conn_close(struct worker *w, struct conn *c)
 	if (c->inflight > 0 && !(c->flags & CF_CANCEL_SENT)) {
 		struct io_uring_sqe *sqe = worker_sqe(w);
 		io_uring_prep_cancel_fd(sqe, c->fd, IORING_ASYNC_CANCEL_ALL);
-		io_uring_sqe_set_data64(sqe, 0);
+		io_uring_sqe_set_data64(sqe, ud_pack(c->gen, c->slot, WOP_FDOP));
+		c->inflight++;
 		c->flags |= CF_CANCEL_SENT;
 	}
 	twheel_del(&w->wheel, &c->timer);
@@ -241,6 +242,30 @@ static void conn_start_send(struct worker *w, struct conn *c)
 	c->flags |= CF_SEND_BUSY;
 }
 
+/* Everything queued is sent: shut our side and read (discarding) until the peer closes or
+ * the linger deadline passes. Closing with unread bytes in the socket would make the kernel
+ * answer with RST, which can destroy our last bytes (an error answer, a close frame) before
+ * the peer reads them; this is nginx's lingering close. */
+static void conn_linger(struct worker *w, struct conn *c)
+{
+	if ((c->flags & CF_EOF) || c->role == CONN_BACKEND) {
+		/* The peer is gone, or it is a backend (it closes first, RFC 6455 7.1.1). */
+		conn_close(w, c);
+		return;
+	}
+	c->flags |= CF_WR_SHUT;
+	struct io_uring_sqe *sqe = worker_sqe(w);
+	io_uring_prep_shutdown(sqe, c->fd, SHUT_WR);
+	io_uring_sqe_set_data64(sqe, ud_pack(c->gen, c->slot, WOP_FDOP));
+	c->inflight++;
+	uint64_t deadline = w->now_ms + CONN_LINGER_CLOSE_MS;
+	if (deadline < c->deadline_ms)
+		c->deadline_ms = deadline;
+	conn_set_timer(w, c, c->deadline_ms);
+	c->flags &= (uint16_t)~CF_RX_PAUSED;
+	conn_arm_recv(w, c);
+}
+
 void conn_flush_all(struct worker *w)
 {
 	while (w->flush_head != NULL) {
@@ -258,15 +283,18 @@ void conn_flush_all(struct worker *w)
 		if (!rbuf_is_empty(&c->out)) {
 			if (c->flags & CF_CONNECTED || c->role == CONN_CLIENT)
 				conn_start_send(w, c);
-		} else if (c->flags & CF_SHUT_AFTER) {
-			conn_close(w, c);
-			/* conn_close put it back on the list: freed on this pass or a later one. */
+		} else if ((c->flags & CF_SHUT_AFTER) && !(c->flags & CF_WR_SHUT)) {
+			conn_linger(w, c);
 		}
 	}
 }
 
 static void conn_dispatch_data(struct worker *w, struct conn *c, uint8_t *data, size_t len)
 {
+	if (c->flags & CF_SHUT_AFTER) {
+		/* Going away: what the peer still sends is read only to be discarded. */
+		return;
+	}
 	if (c->role == CONN_CLIENT && c->state == CONN_HANDSHAKE) {
 		handshake_on_data(w, c, data, len);
 	} else if (c->role == CONN_CLIENT && c->state == CONN_WAIT_BACKEND) {
@@ -284,7 +312,9 @@ static void conn_dispatch_data(struct worker *w, struct conn *c, uint8_t *data, 
 static void conn_dispatch_gone(struct worker *w, struct conn *c, int err)
 {
 	LOG_DEBUG("conn_gone", "slot=%u err=%d", c->slot, err);
-	if (c->t != NULL)
+	if (c->flags & CF_SHUT_AFTER)
+		conn_close(w, c);
+	else if (c->t != NULL)
 		tunnel_on_gone(w, c, err);
 	else if (c->state == CONN_OPEN)
 		echo_on_gone(w, c, err);
@@ -358,6 +388,11 @@ void conn_on_cqe(struct worker *w, struct conn *c, enum worker_op op, struct io_
 		break;
 	case WOP_SEND:
 		conn_on_send(w, c, cqe->res);
+		break;
+	case WOP_FDOP:
+		c->inflight--;
+		if (c->state == CONN_CLOSING && c->inflight == 0)
+			worker_flush_later(w, c);
 		break;
 	case WOP_CONNECT:
 		c->inflight--;

@@ -17,6 +17,8 @@
 #define CONN_OUT_LOW  (64u * 1024u)
 /* How long a conn that sent its close frame waits for the other end before it is cut. */
 #define CONN_LINGER_MS 5000u
+/* After our last bytes are out, how long we keep reading (and discarding) before closing. */
+#define CONN_LINGER_CLOSE_MS 2000u
 
 size_t conn_tunnel_size(void);
 

@@ -137,7 +137,8 @@ static void tunnel_fail(struct worker *w, struct tunnel *t, struct conn *src, ui
 	          src->role == CONN_CLIENT ? "client" : "backend", code, why);
 	tunnel_send_close(w, t, src, code, (const uint8_t *)why, strlen(why));
 	conn_shut_after_flush(w, src);
-	uint16_t other = (code == 1008 || code == 1009) ? 1008 : 1011;
+	/* 1009 is the breaker's own code; only a policy close (1008) is passed on as such. */
+	uint16_t other = code == 1008 ? 1008 : 1011;
 	tunnel_send_close(w, t, dst, other, NULL, 0);
 }
 

@@ -159,7 +159,9 @@ int worker_init(struct worker *w, struct gateway *gw, unsigned id, uint32_t max_
 		return -ENOMEM;
 	if (slab_init(&w->tunnels, conn_tunnel_size(), max_clients + reserve) != 0)
 		goto out_fini_conns;
-	w->pool = rbuf_pool_new(4096, 1u << 20, (uint64_t)1 << 36);
+	/* Max block 8 MiB: a conn paused for backpressure may still receive what one ring wait
+	 * completed for it (up to about a socket receive buffer) before the cancel lands. */
+	w->pool = rbuf_pool_new(4096, 8u << 20, (uint64_t)1 << 36);
 	if (w->pool == NULL)
 		goto out_fini_tunnels;
 	w->queue = calloc(1, sizeof(*w->queue));
@@ -265,6 +267,7 @@ static void worker_handle_cqe(struct worker *w, struct io_uring_cqe *cqe)
 	case WOP_RECV:
 	case WOP_SEND:
 	case WOP_CONNECT:
+	case WOP_FDOP:
 		break;
 	}
 	uint32_t slot = ud_slot(ud);

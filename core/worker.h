@@ -31,6 +31,8 @@ enum worker_op {
 	WOP_CONNECT,
 	WOP_HANDOFF, /* msg_ring from the acceptor: new sockets in the queue */
 	WOP_CMD,     /* msg_ring from the control thread: res is enum worker_cmd */
+	WOP_FDOP,    /* cancel-by-fd or shutdown: counted in flight, because either may run
+	              * after a close we queued later would have freed the fd number for reuse */
 };
 
 enum worker_cmd {
@@ -66,6 +68,7 @@ enum conn_flag {
 	CF_CANCEL_SENT = 1u << 11, /* cancel of everything in flight submitted */
 	CF_CTL = 1u << 12,         /* the frame being parsed is a control frame */
 	CF_HDR_PENDING = 1u << 13, /* a data frame header waits in stash for its first payload */
+	CF_WR_SHUT = 1u << 14,     /* lingering close: our side shut, reading until EOF/linger */
 };
 
 /* One socket with its buffers and its half of the WebSocket state. Lives in the worker's conn
