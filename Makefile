@@ -15,7 +15,7 @@ PACKAGES := build-essential cmake pkg-config liburing-dev libwolfssl-dev libcjso
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build release debug asan run test fuzz clean format
+.PHONY: all deps build release debug asan run test fuzz clean format bench
 
 all: release
 
@@ -40,6 +40,11 @@ build: release
 
 run: release
 	@bench/demo.sh build/release/bin
+
+# wsgate beside nginx and HAProxy under the same load (docs/BENCHMARKS.md, "Proxy comparison");
+# QUICK=1 for the short version.
+bench: release
+	QUICK=$(QUICK) bench/run.sh build/release/bin
 
 test: asan
 	cd build/asan && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
