@@ -19,6 +19,24 @@
 
 #define ACCEPTOR_OVER_SLACK 64u /* matches the workers' slab reserve */
 
+/* Out of file descriptors (or kernel memory): every accept would fail at once and a
+ * re-armed multishot accept would spin. Stop accepting for a while instead, as nginx does;
+ * the connections wait in the listen backlog meanwhile. */
+#define ACCEPTOR_BACKOFF_MS 100
+
+static void acceptor_backoff(struct acceptor *a, unsigned i)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&a->ring);
+	if (sqe == NULL) {
+		io_uring_submit(&a->ring);
+		sqe = io_uring_get_sqe(&a->ring);
+	}
+	a->backoff_ts.tv_sec = 0;
+	a->backoff_ts.tv_nsec = ACCEPTOR_BACKOFF_MS * 1000000LL;
+	io_uring_prep_timeout(sqe, &a->backoff_ts, 0, 0);
+	io_uring_sqe_set_data64(sqe, ud_pack(0, i, WOP_CONNECT));
+}
+
 static void acceptor_arm(struct acceptor *a, unsigned i)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&a->ring);
@@ -47,7 +65,7 @@ static void acceptor_handoff(struct acceptor *a, int fd)
 {
 	struct gateway *gw = a->gw;
 	uint64_t before = atomic_fetch_add_explicit(&gw->client_socks, 1, memory_order_relaxed);
-	uint64_t max = gw->cfg->max_conns;
+	uint64_t max = gw->max_clients;
 	if (before >= max + ACCEPTOR_OVER_SLACK * gw->n_workers) {
 		close(fd);
 		atomic_fetch_sub_explicit(&gw->client_socks, 1, memory_order_relaxed);
@@ -115,17 +133,30 @@ static void *acceptor_main(void *arg)
 				continue;
 			}
 			unsigned i = ud_slot(ud);
+			if (ud_op(ud) == WOP_CONNECT) {
+				/* The back-off timer of listener i expired. */
+				if (stopping)
+					cancels--;
+				else
+					acceptor_arm(a, i);
+				continue;
+			}
+			bool exhausted = cqe->res == -EMFILE || cqe->res == -ENFILE ||
+			                 cqe->res == -ENOBUFS || cqe->res == -ENOMEM;
 			if (cqe->res >= 0) {
 				if (stopping)
 					close(cqe->res);
 				else
 					acceptor_handoff(a, cqe->res);
 			} else if (cqe->res != -ECANCELED) {
-				LOG_WARN("accept_error", "err=%d", -cqe->res);
+				LOG_WARN("accept_error", "err=%d why=\"%s\"%s", -cqe->res,
+				         strerror(-cqe->res), exhausted ? " paused_ms=100" : "");
 			}
 			if (!(cqe->flags & IORING_CQE_F_MORE)) {
 				if (stopping)
 					cancels--;
+				else if (exhausted)
+					acceptor_backoff(a, i);
 				else
 					acceptor_arm(a, i);
 			}

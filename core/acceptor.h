@@ -17,7 +17,8 @@ struct acceptor {
 	int ring_fd; /* written before start; read: control thread (msg_ring) */
 	int *fds;    /* listeners, owned */
 	unsigned n_fds;
-	unsigned next; /* round robin over workers */
+	unsigned next;                       /* round robin over workers */
+	struct __kernel_timespec backoff_ts; /* accept back-off timeout (read by the kernel) */
 	pthread_t thread;
 };
 

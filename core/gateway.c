@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -61,6 +62,32 @@ static int gateway_listen(const char *prog, const struct cfg_addr *addr, bool no
 		return -1;
 	}
 	return fd;
+}
+
+/* Raises the soft fd limit to the hard one (each proxied connection needs two fds) and
+ * returns how many client sockets fit: --max-conns, or fewer when the limit cannot hold them,
+ * so that clients beyond it get a clean 503 instead of a 502 from a failed backend socket. */
+static uint64_t gateway_fd_budget(const char *prog, uint64_t max_conns, enum gw_mode mode)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return max_conns;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur == RLIM_INFINITY)
+		return max_conns;
+	uint64_t reserve = 64; /* listeners, rings, admin, logs */
+	uint64_t per_client = mode == GW_MODE_PROXY ? 2 : 1;
+	uint64_t fit = rl.rlim_cur > reserve ? (rl.rlim_cur - reserve) / per_client : 1;
+	if (fit >= max_conns)
+		return max_conns;
+	LOG_WARN("fd_limit", "max_conns=%llu fd_limit=%llu effective_max_conns=%llu",
+	         (unsigned long long)max_conns, (unsigned long long)rl.rlim_cur,
+	         (unsigned long long)fit);
+	(void)prog;
+	return fit;
 }
 
 static int gateway_send_cmd(struct io_uring *ctl, int ring_fd, uint64_t ud, unsigned cmd)
@@ -189,6 +216,7 @@ int gateway_run(const struct wsg_config *cfg, enum gw_mode mode, const char *pro
 	gw->limits.headers_max = WSG_HEADERS_MAX_DEFAULT;
 	gw->limits.message_max = cfg->max_message;
 	gw->n_workers = cfg->workers ? cfg->workers : 1;
+	gw->max_clients = gateway_fd_budget(prog, cfg->max_conns, mode);
 
 	/* Listeners first: a port in use is a runtime failure before any thread exists. */
 	int *fds = calloc(cfg->n_listen ? cfg->n_listen : 1, sizeof(int));
@@ -246,7 +274,7 @@ int gateway_run(const struct wsg_config *cfg, enum gw_mode mode, const char *pro
 	gw->workers = calloc(gw->n_workers, sizeof(struct worker));
 	if (gw->workers == NULL)
 		goto out_ctl;
-	uint64_t per_worker = (cfg->max_conns + gw->n_workers - 1) / gw->n_workers;
+	uint64_t per_worker = (gw->max_clients + gw->n_workers - 1) / gw->n_workers;
 	if (per_worker > (1u << 23))
 		per_worker = 1u << 23;
 	unsigned started = 0;

@@ -32,6 +32,7 @@ struct gateway {
 	_Atomic bool draining;         /* written: control thread; read: admin, workers */
 	_Atomic bool listening;        /* written: control thread; read: admin */
 	_Atomic uint64_t tunnel_ids;   /* X-Request-Id source, shared by workers */
+	uint64_t max_clients;          /* --max-conns, lowered to what the fd limit can hold */
 };
 
 /* Runs the gateway until a signal ends it. Returns the process exit status: 0 after a clean

@@ -241,8 +241,17 @@ static void tunnel_dial_next(struct worker *w, struct tunnel *t)
 			continue;
 		}
 		int fd = socket(b->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (fd == -1)
+		if (fd == -1) {
+			/* Out of fds: count it as a failed attempt, say why at most once a second.
+			 */
+			static _Thread_local uint64_t last_warn_ms;
+			if (w->now_ms - last_warn_ms >= 1000) {
+				last_warn_ms = w->now_ms;
+				LOG_WARN("backend_socket", "err=%d why=\"%s\"", errno,
+				         strerror(errno));
+			}
 			continue;
+		}
 		int one = 1;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		struct conn *bc = conn_new(w, fd, CONN_BACKEND);
