@@ -82,6 +82,38 @@ struct conn *conn_new(struct worker *w, int fd, enum conn_role role)
 	return c;
 }
 
+enum ws_rc conn_parse_frame_header(struct conn *c, const uint8_t *data, size_t len,
+                                   struct ws_frame *f, const uint8_t **hdr, size_t *hdr_len,
+                                   size_t *consumed)
+{
+	enum ws_rc rc;
+	if (c->stash_len == 0) {
+		rc = ws_parse_frame_header(&c->p.ws, data, len, f, hdr_len);
+		if (rc == WS_RC_MORE) {
+			/* len < WS_HEADER_MAX here: a header is never longer. */
+			memcpy(c->stash, data, len);
+			c->stash_len = (uint8_t)len;
+			return rc;
+		}
+		*hdr = data;
+		*consumed = *hdr_len;
+		return rc;
+	}
+	size_t take = WS_HEADER_MAX - c->stash_len;
+	if (take > len)
+		take = len;
+	memcpy(c->stash + c->stash_len, data, take);
+	rc = ws_parse_frame_header(&c->p.ws, c->stash, c->stash_len + take, f, hdr_len);
+	if (rc == WS_RC_MORE) {
+		c->stash_len = (uint8_t)(c->stash_len + take);
+		return rc;
+	}
+	*hdr = c->stash;
+	*consumed = rc == WS_RC_OK ? *hdr_len - c->stash_len : 0;
+	c->stash_len = 0;
+	return rc;
+}
+
 void conn_peer_text(const struct conn *c, char *buf, size_t cap, bool with_port)
 {
 	char addr[INET6_ADDRSTRLEN] = "?";

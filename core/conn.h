@@ -50,6 +50,15 @@ void conn_flush_all(struct worker *w);
 void conn_drain_all(struct worker *w);
 void conn_stop_all(struct worker *w);
 
+/* Parses the next frame header of c's stream from [data, data + len), keeping a header split
+ * across receives in c->stash. WS_RC_MORE: all of data went into the stash. WS_RC_OK: *hdr
+ * points at the whole header (*hdr_len bytes, in data or in c->stash, whose content stays
+ * valid until the next call) and *consumed bytes of data were used. WS_RC_FAIL: see the
+ * parser's close code. */
+enum ws_rc conn_parse_frame_header(struct conn *c, const uint8_t *data, size_t len,
+                                   struct ws_frame *f, const uint8_t **hdr, size_t *hdr_len,
+                                   size_t *consumed);
+
 /* "127.0.0.1:5555" / "[::1]:5555" for logs; the address alone for X-Forwarded-For. */
 void conn_peer_text(const struct conn *c, char *buf, size_t cap, bool with_port);
 

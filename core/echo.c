@@ -73,31 +73,15 @@ void echo_on_data(struct worker *w, struct conn *c, uint8_t *data, size_t len)
 {
 	while (len > 0 && c->state == CONN_OPEN && !(c->flags & CF_CLOSE_RCVD)) {
 		if (!ws_parser_in_frame(&c->p.ws)) {
+			/* The header is re-encoded unmasked below; the parsed bytes are not needed.
+			 */
 			struct ws_frame f;
+			const uint8_t *hdr;
 			size_t used, from_data;
-			enum ws_rc rc;
-			if (c->stash_len > 0) {
-				size_t take = WS_HEADER_MAX - c->stash_len;
-				if (take > len)
-					take = len;
-				memcpy(c->stash + c->stash_len, data, take);
-				rc = ws_parse_frame_header(&c->p.ws, c->stash, c->stash_len + take,
-				                           &f, &used);
-				if (rc == WS_RC_MORE) {
-					c->stash_len = (uint8_t)(c->stash_len + take);
-					return;
-				}
-				from_data = used - c->stash_len;
-			} else {
-				rc = ws_parse_frame_header(&c->p.ws, data, len, &f, &used);
-				if (rc == WS_RC_MORE) {
-					memcpy(c->stash, data, len);
-					c->stash_len = (uint8_t)len;
-					return;
-				}
-				from_data = used;
-			}
-			c->stash_len = 0;
+			enum ws_rc rc =
+			    conn_parse_frame_header(c, data, len, &f, &hdr, &used, &from_data);
+			if (rc == WS_RC_MORE)
+				return;
 			if (rc == WS_RC_FAIL) {
 				const char *why = ws_parser_fail_reason(&c->p.ws);
 				echo_close(w, c, ws_parser_close_code(&c->p.ws),
@@ -114,10 +98,10 @@ void echo_on_data(struct worker *w, struct conn *c, uint8_t *data, size_t len)
 				continue;
 			}
 			c->flags &= (uint16_t)~CF_CTL;
-			uint8_t hdr[WS_HEADER_MAX];
+			uint8_t out[WS_HEADER_MAX];
 			size_t h =
-			    ws_encode_header(hdr, (enum ws_op)f.opcode, f.fin, f.payload_len, NULL);
-			if (conn_queue(w, c, hdr, h) != 0) {
+			    ws_encode_header(out, (enum ws_op)f.opcode, f.fin, f.payload_len, NULL);
+			if (conn_queue(w, c, out, h) != 0) {
 				conn_close(w, c);
 				return;
 			}

@@ -486,39 +486,17 @@ static void tunnel_relay(struct worker *w, struct tunnel *t, struct conn *src, u
 		struct conn *dst = tunnel_peer(t, src);
 		if (!ws_parser_in_frame(&src->p.ws)) {
 			struct ws_frame f;
-			size_t used;
 			const uint8_t *hdr;
-			size_t from_data;
-			enum ws_rc rc;
-			if (src->stash_len > 0) {
-				size_t take = WS_HEADER_MAX - src->stash_len;
-				if (take > len)
-					take = len;
-				memcpy(src->stash + src->stash_len, data, take);
-				rc = ws_parse_frame_header(&src->p.ws, src->stash,
-				                           src->stash_len + take, &f, &used);
-				if (rc == WS_RC_MORE) {
-					src->stash_len = (uint8_t)(src->stash_len + take);
-					return;
-				}
-				hdr = src->stash;
-				from_data = used - src->stash_len;
-			} else {
-				rc = ws_parse_frame_header(&src->p.ws, data, len, &f, &used);
-				if (rc == WS_RC_MORE) {
-					memcpy(src->stash, data, len);
-					src->stash_len = (uint8_t)len;
-					return;
-				}
-				hdr = data;
-				from_data = used;
-			}
+			size_t used, from_data;
+			enum ws_rc rc =
+			    conn_parse_frame_header(src, data, len, &f, &hdr, &used, &from_data);
+			if (rc == WS_RC_MORE)
+				return;
 			if (rc == WS_RC_FAIL) {
 				tunnel_fail(w, t, src, ws_parser_close_code(&src->p.ws),
 				            ws_parser_fail_reason(&src->p.ws));
 				return;
 			}
-			src->stash_len = 0;
 			if (f.opcode & 0x8) {
 				src->flags |= CF_CTL;
 				src->ctl_op = f.opcode;
