@@ -15,7 +15,7 @@ PACKAGES := build-essential cmake pkg-config liburing-dev libwolfssl-dev libcjso
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build release debug asan run test fuzz clean format bench
+.PHONY: all deps build release debug asan tsan run test fuzz clean format bench
 
 all: release
 
@@ -32,7 +32,7 @@ deps:
 build/%/CMakeCache.txt:
 	cmake --preset $* >/dev/null
 
-release debug asan: %: deps build/%/CMakeCache.txt
+release debug asan tsan: %: deps build/%/CMakeCache.txt
 	cmake --build build/$* -j $(JOBS)
 	@[ "$*" != debug ] || ln -sf build/debug/compile_commands.json compile_commands.json
 
