@@ -15,7 +15,7 @@ static void echo_usage(FILE *out)
 	fprintf(out, "usage: wsgate-echo [options]\n"
 	             "  -l, --listen ADDR:PORT   listen here (repeatable; default 127.0.0.1:9001)\n"
 	             "  -w, --workers N          worker threads (default: number of CPUs)\n"
-	             "  --max-message SIZE       largest message accepted (default 16m)\n"
+	             "  --max-message SIZE       largest message accepted (default 64m)\n"
 	             "  --log-level LEVEL        debug|info|warn|error (default warn)\n"
 	             "  -h, --help / -V, --version\n");
 }
@@ -37,7 +37,7 @@ int main(int argc, char **argv)
 	unsigned n_addrs = 0;
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	cfg.workers = ncpu > 0 ? (unsigned)ncpu : 1;
-	cfg.max_message = 16u << 20;
+	cfg.max_message = 64u << 20;
 	cfg.max_conns = 100000;
 	cfg.handshake_timeout_ms = 10000;
 	cfg.drain_timeout_ms = 5000;
