@@ -89,10 +89,17 @@ void handshake_on_data(struct worker *w, struct conn *c, const uint8_t *data, si
 		return;
 	}
 
+	/* A client may split its subprotocol offers over several header lines. */
+	char offered[1024];
+	int offered_len =
+	    http_join_header(&req, "sec-websocket-protocol", offered, sizeof(offered));
+	if (offered_len < 0) {
+		handshake_reject(w, c, HTTP_REJ_MALFORMED);
+		return;
+	}
 	const struct rt_table *table = rt_acquire();
 	const struct rt_route *route =
-	    table ? rt_lookup(table, req.path.p, req.path.n, req.ws_protocol.p, req.ws_protocol.n)
-	          : NULL;
+	    table ? rt_lookup(table, req.path.p, req.path.n, offered, (size_t)offered_len) : NULL;
 	if (route == NULL) {
 		handshake_reject(w, c, HTTP_REJ_NO_ROUTE);
 		return;

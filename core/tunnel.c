@@ -210,7 +210,12 @@ static int tunnel_write_request(struct worker *w, struct tunnel *t, struct conn 
 	u.query = req.query;
 	u.host = req.host;
 	u.key = (struct http_str){t->key, WSKEY_KEY_LEN};
-	u.protocol = req.ws_protocol;
+	char offered[1024];
+	int offered_len =
+	    http_join_header(&req, "sec-websocket-protocol", offered, sizeof(offered));
+	if (offered_len < 0)
+		return -1;
+	u.protocol = (struct http_str){offered, (size_t)offered_len};
 	u.origin = req.origin;
 	u.cookie = req.cookie;
 	u.user_agent = req.user_agent;
@@ -418,9 +423,14 @@ static void tunnel_on_backend_head(struct worker *w, struct tunnel *t, struct co
 	struct http_request req;
 	size_t cused;
 	http_parser_init(&hp);
-	if (http_parse_request(&hp, chead, cn, &w->gw->limits, &req, &cused) != HTTP_RC_OK ||
+	char offered[1024];
+	int offered_len = -1;
+	if (http_parse_request(&hp, chead, cn, &w->gw->limits, &req, &cused) == HTTP_RC_OK)
+		offered_len =
+		    http_join_header(&req, "sec-websocket-protocol", offered, sizeof(offered));
+	if (offered_len < 0 ||
 	    !http_response_is_upgrade(&resp, (struct http_str){t->key, WSKEY_KEY_LEN},
-	                              req.ws_protocol)) {
+	                              (struct http_str){offered, (size_t)offered_len})) {
 		tunnel_backend_failed(w, t, false, "bad upgrade");
 		return;
 	}

@@ -915,3 +915,24 @@ int http_write_upgrade_request(char *buf, size_t cap, const struct http_upgrade_
 	HTTP_PUT_LIT(&w, "\r\n\r\n");
 	return http_done(&w);
 }
+
+int http_join_header(const struct http_request *r, const char *name, char *buf, size_t cap)
+{
+	size_t name_len = strlen(name), n = 0;
+	for (unsigned i = 0; i < r->n_headers; i++) {
+		const struct http_header *h = &r->headers[i];
+		if (h->name.n != name_len || !http_mem_eq(h->name.p, name, name_len, true) ||
+		    h->value.n == 0)
+			continue;
+		size_t need = h->value.n + (n > 0 ? 2 : 0);
+		if (need > cap - n)
+			return -1;
+		if (n > 0) {
+			buf[n++] = ',';
+			buf[n++] = ' ';
+		}
+		memcpy(buf + n, h->value.p, h->value.n);
+		n += h->value.n;
+	}
+	return (int)n;
+}

@@ -115,6 +115,11 @@ enum http_reject http_check_upgrade(const struct http_request *r);
  * (subprotocol names). Whitespace around elements is ignored. */
 bool http_list_has_token(struct http_str list, struct http_str token, bool nocase);
 
+/* Joins the values of every `name` header of r (case-insensitive) with ", " into buf, for
+ * list headers a client may split over several lines (Sec-WebSocket-Protocol). Returns the
+ * length (0 when absent), or -1 when it does not fit in cap. */
+int http_join_header(const struct http_request *r, const char *name, char *buf, size_t cap);
+
 /* Writers return the number of bytes written (no NUL), or -1 when cap is too small or a
  * value would break the head (a CR, LF or other control byte: header injection); on -1 the
  * buffer holds garbage up to cap. They never write past cap. */

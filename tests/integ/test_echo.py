@@ -188,6 +188,24 @@ def subprotocol_negotiated_via_backend(ctx):
 
 
 @runner.test(timeout=40)
+def subprotocol_offers_split_over_two_lines(ctx):
+    # RFC 6455 4.1 / RFC 9110 5.3: a list header may come as several lines; every offer
+    # counts, both for the backend and for checking the backend's choice
+    b = ctx.backend(mode="ws", after="echo", subprotocol="superchat")
+    gw = ctx.gateway([f"/={b.url}"])
+    ws = RawWS(gw.port, "/", extra=["Sec-WebSocket-Protocol: chat",
+                                    "Sec-WebSocket-Protocol: superchat"])
+    try:
+        check_eq(ws.response.header("sec-websocket-protocol"), "superchat",
+                 "subprotocol chosen from the second offer line")
+    finally:
+        ws.sock.close()
+    hdr = b.requests[0]["headers"]
+    offer = [p.strip() for k, v in hdr if k == "sec-websocket-protocol" for p in v.split(",")]
+    check_eq(offer, ["chat", "superchat"], "both offer lines forwarded to the backend")
+
+
+@runner.test(timeout=40)
 def no_subprotocol_when_backend_chooses_none(ctx):
     b = ctx.backend(mode="ws", after="echo", subprotocol=None)
     gw = ctx.gateway([f"/={b.url}"])

@@ -157,6 +157,25 @@ static void test_bytes_after_head_are_not_consumed(void **state)
 	req_done(&c);
 }
 
+static void test_join_header_joins_every_line_of_a_list_header(void **state)
+{
+	(void)state;
+	static const char two_lines[] = "GET / HTTP/1.1\r\nHost: h\r\n"
+	                                "Sec-WebSocket-Protocol: chat\r\n"
+	                                "sec-websocket-protocol: superchat, v2\r\n\r\n";
+	struct req c;
+	char out[64];
+	assert_int_equal(req_parse(&c, two_lines), HTTP_RC_OK);
+	int n = http_join_header(&c.r, "sec-websocket-protocol", out, sizeof(out));
+	assert_int_equal(n, (int)strlen("chat, superchat, v2"));
+	assert_memory_equal(out, "chat, superchat, v2", (size_t)n);
+	/* too small: -1, never a silent truncation */
+	assert_int_equal(http_join_header(&c.r, "sec-websocket-protocol", out, 10), -1);
+	/* absent: 0 */
+	assert_int_equal(http_join_header(&c.r, "origin", out, sizeof(out)), 0);
+	req_done(&c);
+}
+
 static void test_query_absent_gives_empty_query(void **state)
 {
 	(void)state;
@@ -1434,6 +1453,7 @@ int main(void)
 	    cmocka_unit_test(test_response_status_line_variants),
 	    cmocka_unit_test(test_response_bad_heads_are_502),
 	    cmocka_unit_test(test_response_over_head_max_is_502),
+	    cmocka_unit_test(test_join_header_joins_every_line_of_a_list_header),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
