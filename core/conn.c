@@ -286,10 +286,10 @@ static void conn_linger(struct worker *w, struct conn *c)
 		return;
 	}
 	c->flags |= CF_WR_SHUT;
-	struct io_uring_sqe *sqe = worker_sqe(w);
-	io_uring_prep_shutdown(sqe, c->fd, SHUT_WR);
-	io_uring_sqe_set_data64(sqe, ud_pack(c->gen, c->slot, WOP_FDOP));
-	c->inflight++;
+	/* A plain shutdown(2), not IORING_OP_SHUTDOWN: io_uring always punts shutdown to an
+	 * io-wq thread, and thousands of closes at once (a client going away with all its
+	 * connections) would spawn a crowd of them; the syscall itself never blocks on TCP. */
+	shutdown(c->fd, SHUT_WR);
 	uint64_t deadline = w->now_ms + CONN_LINGER_CLOSE_MS;
 	if (deadline < c->deadline_ms)
 		c->deadline_ms = deadline;

@@ -31,8 +31,8 @@ enum worker_op {
 	WOP_CONNECT,
 	WOP_HANDOFF, /* msg_ring from the acceptor: new sockets in the queue */
 	WOP_CMD,     /* msg_ring from the control thread: res is enum worker_cmd */
-	WOP_FDOP,    /* cancel-by-fd or shutdown: counted in flight, because either may run
-	              * after a close we queued later would have freed the fd number for reuse */
+	WOP_FDOP,    /* cancel-by-fd: counted in flight, because it may run after a close we
+	              * queued later would have freed the fd number for reuse */
 };
 
 enum worker_cmd {
