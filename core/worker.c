@@ -298,6 +298,8 @@ static void *worker_main(void *arg)
 	}
 	/* Submitter task is this thread from here on (SINGLE_ISSUER): enable the ring now. */
 	worker_enable_ring(w);
+	/* Every loop turn enters the ring once; a registered ring fd spares the fd lookup. */
+	io_uring_register_ring_fd(&w->ring);
 	atomic_store_explicit(&w->ready, true, memory_order_release);
 
 	bool proxy = w->gw->mode == GW_MODE_PROXY;
