@@ -488,12 +488,46 @@ static void tunnel_on_control(struct worker *w, struct tunnel *t, struct conn *s
 	}
 }
 
+/* Bytes of the current receive that go to the other leg unchanged, kept as one span so that
+ * a run of frames that arrived together is queued with one copy. `frame_at` is where the
+ * frame whose header is in the span but whose payload has not passed yet begins (SIZE_MAX:
+ * none), so a frame rejected at its first payload byte is cut off before anything of it is
+ * queued. */
+struct relay_span {
+	const uint8_t *p;
+	size_t n;
+	size_t frame_at;
+};
+
+static int relay_span_flush(struct worker *w, struct relay_span *s, struct conn *dst)
+{
+	int rc = 0;
+	if (s->n > 0 && dst != NULL && !(dst->flags & CF_CLOSE_SENT))
+		rc = conn_queue(w, dst, s->p, s->n);
+	s->n = 0;
+	s->frame_at = SIZE_MAX;
+	return rc;
+}
+
+/* Extends the span by [p, p + n), which callers place right after it; anything else is a
+ * bug, caught here rather than forwarded out of order. */
+static void relay_span_add(struct relay_span *s, const uint8_t *p, size_t n)
+{
+	if (s->n == 0)
+		s->p = p;
+	WSG_BUG_ON(s->p + s->n != p);
+	s->n += n;
+}
+
 static void tunnel_relay(struct worker *w, struct tunnel *t, struct conn *src, uint8_t *data,
                          size_t len)
 {
 	bool from_client = src == t->client;
+	struct conn *dst = tunnel_peer(t, src);
+	bool forward = dst != NULL && !(dst->flags & CF_CLOSE_SENT);
+	struct relay_span span = {.p = data, .n = 0, .frame_at = SIZE_MAX};
+
 	while (len > 0 && src->state == CONN_OPEN && !(src->flags & CF_CLOSE_RCVD)) {
-		struct conn *dst = tunnel_peer(t, src);
 		if (!ws_parser_in_frame(&src->p.ws)) {
 			struct ws_frame f;
 			const uint8_t *hdr;
@@ -501,8 +535,10 @@ static void tunnel_relay(struct worker *w, struct tunnel *t, struct conn *src, u
 			enum ws_rc rc =
 			    conn_parse_frame_header(src, data, len, &f, &hdr, &used, &from_data);
 			if (rc == WS_RC_MORE)
-				return;
+				break;
 			if (rc == WS_RC_FAIL) {
+				if (relay_span_flush(w, &span, dst) != 0)
+					goto out_of_memory;
 				tunnel_fail(w, t, src, ws_parser_close_code(&src->p.ws),
 				            ws_parser_fail_reason(&src->p.ws));
 				return;
@@ -519,14 +555,21 @@ static void tunnel_relay(struct worker *w, struct tunnel *t, struct conn *src, u
 					else
 						t->msgs_out++;
 				}
-				if (dst != NULL && !(dst->flags & CF_CLOSE_SENT)) {
+				if (forward && hdr == data) {
+					/* Header in this receive: it joins the span, provisionally
+					 * until its payload passes. */
+					if (f.payload_len > 0)
+						span.frame_at = span.n;
+					relay_span_add(&span, hdr, used);
+				} else if (forward) {
+					/* Header split across receives, assembled in the stash:
+					 * held back there until its first payload bytes pass. */
+					if (relay_span_flush(w, &span, dst) != 0)
+						goto out_of_memory;
 					if (f.payload_len == 0) {
 						if (conn_queue(w, dst, hdr, used) != 0)
 							goto out_of_memory;
 					} else {
-						/* Held back until the first payload bytes pass. */
-						if (hdr != src->stash)
-							memcpy(src->stash, hdr, used);
 						src->stash_len = (uint8_t)used;
 						src->flags |= CF_HDR_PENDING;
 					}
@@ -534,16 +577,26 @@ static void tunnel_relay(struct worker *w, struct tunnel *t, struct conn *src, u
 			}
 			data += from_data;
 			len -= from_data;
-			if (!ws_parser_in_frame(&src->p.ws) && (src->flags & CF_CTL))
+			if (!ws_parser_in_frame(&src->p.ws) && (src->flags & CF_CTL)) {
+				if (relay_span_flush(w, &span, dst) != 0)
+					goto out_of_memory;
 				tunnel_on_control(w, t, src);
+				forward = dst != NULL && !(dst->flags & CF_CLOSE_SENT);
+				span.p = data;
+			}
 			continue;
 		}
 
 		size_t used;
 		if (ws_parse_payload(&src->p.ws, data, len, WS_PAYLOAD_KEEP_MASK, &used) !=
 		    WS_RC_OK) {
+			/* Nothing of a frame rejected at its first payload bytes is passed on. */
+			if (span.frame_at != SIZE_MAX)
+				span.n = span.frame_at;
 			src->flags &= (uint16_t)~CF_HDR_PENDING;
 			src->stash_len = 0;
+			if (relay_span_flush(w, &span, dst) != 0)
+				goto out_of_memory;
 			tunnel_fail(w, t, src, ws_parser_close_code(&src->p.ws),
 			            ws_parser_fail_reason(&src->p.ws));
 			return;
@@ -553,23 +606,45 @@ static void tunnel_relay(struct worker *w, struct tunnel *t, struct conn *src, u
 				t->bytes_in += used;
 			else
 				t->bytes_out += used;
-			if (dst != NULL && !(dst->flags & CF_CLOSE_SENT)) {
+			if (forward) {
 				if (src->flags & CF_HDR_PENDING) {
 					if (conn_queue(w, dst, src->stash, src->stash_len) != 0)
 						goto out_of_memory;
+					span.p = data;
 				}
-				if (conn_queue(w, dst, data, used) != 0)
-					goto out_of_memory;
+				relay_span_add(&span, data, used);
+				span.frame_at = SIZE_MAX;
 			}
 			src->flags &= (uint16_t)~CF_HDR_PENDING;
 			src->stash_len = 0;
+		} else if (span.n > 0) {
+			/* Control payload is not forwarded as is: the span ends here. */
+			if (relay_span_flush(w, &span, dst) != 0)
+				goto out_of_memory;
 		}
 		data += used;
 		len -= used;
-		if (!ws_parser_in_frame(&src->p.ws) && (src->flags & CF_CTL))
+		if (!(src->flags & CF_CTL) && span.n == 0)
+			span.p = data;
+		if (!ws_parser_in_frame(&src->p.ws) && (src->flags & CF_CTL)) {
+			if (relay_span_flush(w, &span, dst) != 0)
+				goto out_of_memory;
 			tunnel_on_control(w, t, src);
+			forward = dst != NULL && !(dst->flags & CF_CLOSE_SENT);
+			span.p = data;
+		}
 	}
-	struct conn *dst = tunnel_peer(t, src);
+	/* A header still waiting for its payload stays out of the queue (and in the buffer it
+	 * came in, which is handed back now): keep its bytes in the stash instead. */
+	if (span.frame_at != SIZE_MAX) {
+		size_t held = span.n - span.frame_at;
+		memcpy(src->stash, span.p + span.frame_at, held);
+		src->stash_len = (uint8_t)held;
+		src->flags |= CF_HDR_PENDING;
+		span.n = span.frame_at;
+	}
+	if (relay_span_flush(w, &span, dst) != 0)
+		goto out_of_memory;
 	if (dst != NULL && rbuf_len(&dst->out) > CONN_OUT_HIGH)
 		conn_pause(w, src);
 	return;
