@@ -240,11 +240,6 @@ static void tunnel_dial_next(struct worker *w, struct tunnel *t)
 		t->tries++;
 		t->current = (uint16_t)idx;
 		const struct rt_backend *b = &route->backends[idx];
-		if (b->tls) {
-			/* TODO(#3): wss:// backends need the TLS client (tls/); until then the
-			 * attempt fails like a refused connect. */
-			continue;
-		}
 		int fd = socket(b->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (fd == -1) {
 			/* Out of fds: count it as a failed attempt, say why at most once a second.

@@ -468,6 +468,16 @@ def cli_unknown_flag_exits_2(ctx):
 
 
 @runner.test(timeout=30)
+def cli_unenforced_security_settings_exit_2(ctx):
+    # settings whose enforcement is not built yet must be refused, never silently ignored:
+    # an operator asking for origin checks or tokens must not get an open gateway
+    _usage_error(ctx, _quiet_args() + ["--allow-origin", "https://a.example"],
+                 ["--allow-origin"], "--allow-origin https://a.example")
+    _usage_error(ctx, _quiet_args() + ["--jwt-secret", "s3cret"], ["--jwt-secret"], "--jwt-secret")
+    _usage_error(ctx, _quiet_args() + ["--msg-rate", "10"], ["--msg-rate"], "--msg-rate 10")
+
+
+@runner.test(timeout=30)
 def cli_bad_duration_exits_2(ctx):
     _usage_error(ctx, _quiet_args() + ["--idle-timeout", "5x"], ["--idle-timeout", "5x"], "--idle-timeout 5x")
     _usage_error(ctx, _quiet_args() + ["--ping-interval", "-1s"], ["--ping-interval", "-1s"],
