@@ -113,6 +113,10 @@ enum cfg_rc config_parse_args(struct wsg_config *cfg, int argc, char **argv, FIL
  * secrets (admin token, JWT secret) are printed as "<redacted>". Returns 0 or -1. */
 int config_print_json(const struct wsg_config *cfg, FILE *out);
 
+/* Refuses settings whose feature this build does not have yet (core/config_support.c):
+ * returns 0, or -1 with one line in err naming the flag or route. */
+int config_check_enforceable(const struct wsg_config *cfg, char *err, size_t err_len);
+
 /* Frees everything config_parse_args allocated; cfg may be partly filled. */
 void config_fini(struct wsg_config *cfg);
 

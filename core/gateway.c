@@ -129,6 +129,11 @@ static void gateway_reload(struct gateway *gw)
 		config_fini(&next);
 		return;
 	}
+	if (config_check_enforceable(&next, err, sizeof(err)) != 0) {
+		LOG_ERROR("reload_failed", "why=\"%s\"", err);
+		config_fini(&next);
+		return;
+	}
 	struct rt_table *t = rt_table_new(next.routes, next.n_routes, err, sizeof(err));
 	if (t == NULL) {
 		LOG_ERROR("reload_failed", "why=\"%s\"", err);

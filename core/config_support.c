@@ -1,0 +1,73 @@
+/* Which settings this build can enforce.
+ *
+ * Every setting of SPEC.md is parsed and validated by config.c, but some features behind them
+ * are not built yet (TLS, tokens, origin checks, rate limits, ...). A security setting that is
+ * accepted but not enforced would be worse than an error: an operator who asks for origin
+ * checks must not silently get an open gateway. So they are refused, at start (exit 2, one
+ * line naming the flag) and on SIGHUP (the reload is rejected), like any other bad setting.
+ * This file shrinks as the features land. */
+#include "core/config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static int config_refuse(char *err, size_t err_len, const char *what, const char *feature)
+{
+	snprintf(err, err_len, "wsgate: %s: %s is not supported yet by this build", what, feature);
+	return -1;
+}
+
+int config_check_enforceable(const struct wsg_config *cfg, char *err, size_t err_len)
+{
+	/* A security setting that is accepted but not enforced would be worse than an error:
+	 * an operator who asks for origin checks or tokens must not silently get none. */
+	if (cfg->n_tls_listen > 0 || cfg->n_tls_pairs > 0)
+		return config_refuse(err, err_len, "--tls-listen", "TLS termination");
+	if (cfg->jwt_secret != NULL)
+		return config_refuse(err, err_len,
+		                     cfg->jwt_secret_file ? "--jwt-secret-file" : "--jwt-secret",
+		                     "token authentication");
+	if (cfg->jwt_public_key != NULL)
+		return config_refuse(err, err_len, "--jwt-public-key", "token authentication");
+	if (cfg->jwt_issuer != NULL || cfg->jwt_audience != NULL)
+		return config_refuse(err, err_len,
+		                     cfg->jwt_issuer ? "--jwt-issuer" : "--jwt-audience",
+		                     "token authentication");
+	if (cfg->auth == CFG_AUTH_REQUIRED || cfg->auth == CFG_AUTH_OPTIONAL)
+		return config_refuse(err, err_len, "--auth", "token authentication");
+	for (unsigned i = 0; i < cfg->n_allow_origin; i++)
+		if (strcmp(cfg->allow_origin[i], "*") != 0)
+			return config_refuse(err, err_len, "--allow-origin",
+			                     "the Origin allowlist");
+	if (cfg->max_conns_per_ip > 0)
+		return config_refuse(err, err_len, "--max-conns-per-ip", "a per-IP limit");
+	if (cfg->conn_rate.per_sec > 0)
+		return config_refuse(err, err_len, "--conn-rate", "connection rate limiting");
+	if (cfg->msg_rate.per_sec > 0)
+		return config_refuse(err, err_len, "--msg-rate", "message rate limiting");
+	if (cfg->lb != RT_LB_ROUND_ROBIN)
+		return config_refuse(err, err_len, "--lb",
+		                     "a balancing policy other than round-robin");
+	if (cfg->access_log != NULL && strcmp(cfg->access_log, "off") != 0)
+		return config_refuse(err, err_len, "--access-log", "the access log");
+	if (cfg->health_path != NULL)
+		return config_refuse(err, err_len, "--health-path", "active health checks");
+	for (unsigned i = 0; i < cfg->n_routes; i++) {
+		const struct rt_route_def *r = &cfg->routes[i];
+		char what[300];
+		snprintf(what, sizeof(what), "--route \"%s\"", r->path);
+		if (r->has_lb && r->lb != RT_LB_ROUND_ROBIN)
+			return config_refuse(err, err_len, what, "lb= other than round-robin");
+		if (r->auth == RT_AUTH_REQUIRED || r->auth == RT_AUTH_OPTIONAL)
+			return config_refuse(err, err_len, what, "auth=");
+		if (r->n_origins > 0)
+			return config_refuse(err, err_len, what, "origin=");
+		if (r->msg_rate > 0)
+			return config_refuse(err, err_len, what, "msg-rate=");
+		for (unsigned j = 0; j < r->n_backends; j++)
+			if (r->backends[j].tls)
+				return config_refuse(err, err_len, what,
+				                     "a wss:// backend (no TLS client yet)");
+	}
+	return 0;
+}

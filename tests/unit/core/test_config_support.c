@@ -1,0 +1,111 @@
+/* Tests for core/config_support.c: settings whose feature is not built are refused with one
+ * line naming the flag; everything this build enforces passes. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/config.h"
+
+/* Parses a NULL-terminated flag list (argv[0] added) that must be valid, then runs the
+ * enforceability check; returns its result with the line in err. */
+static int check(char *err, size_t err_len, ...)
+{
+	char *argv[32] = {"wsgate"};
+	int argc = 1;
+	va_list ap;
+	va_start(ap, err_len);
+	for (const char *a; (a = va_arg(ap, const char *)) != NULL && argc < 31;)
+		argv[argc++] = (char *)a;
+	va_end(ap);
+	struct wsg_config cfg;
+	memset(&cfg, 0, sizeof(cfg));
+	char perr[512];
+	FILE *out = fopen("/dev/null", "w");
+	assert_non_null(out);
+	assert_int_equal(config_parse_args(&cfg, argc, argv, out, perr, sizeof(perr)), CFG_RC_OK);
+	fclose(out);
+	err[0] = '\0';
+	int rc = config_check_enforceable(&cfg, err, err_len);
+	config_fini(&cfg);
+	return rc;
+}
+
+static void test_enforced_settings_pass(void **state)
+{
+	(void)state;
+	char err[512];
+	assert_int_equal(check(err, sizeof(err), "--route",
+	                       "/chat=ws://127.0.0.1:9000/api;strip-prefix=true", "--allow-origin",
+	                       "*", "--lb", "round-robin", "--access-log", "off",
+	                       "--trust-forwarded", "--health-interval", "0", NULL),
+	                 0);
+	assert_string_equal(err, "");
+}
+
+static void assert_refused(int rc, const char *err, const char *flag)
+{
+	assert_int_equal(rc, -1);
+	assert_non_null(strstr(err, flag));
+	assert_non_null(strstr(err, "not supported yet"));
+	assert_null(strchr(err, '\n'));
+}
+
+static void test_origin_allowlist_is_refused_not_ignored(void **state)
+{
+	(void)state;
+	char err[512];
+	assert_refused(check(err, sizeof(err), "--allow-origin", "https://a.example", NULL), err,
+	               "--allow-origin");
+}
+
+static void test_token_settings_are_refused(void **state)
+{
+	(void)state;
+	char err[512];
+	assert_refused(check(err, sizeof(err), "--jwt-secret", "s3cret", NULL), err,
+	               "--jwt-secret");
+	assert_null(strstr(err, "s3cret")); /* never echo a secret */
+}
+
+static void test_limits_and_policies_are_refused(void **state)
+{
+	(void)state;
+	char err[512];
+	assert_refused(check(err, sizeof(err), "--msg-rate", "10/20", NULL), err, "--msg-rate");
+	assert_refused(check(err, sizeof(err), "--conn-rate", "5", NULL), err, "--conn-rate");
+	assert_refused(check(err, sizeof(err), "--max-conns-per-ip", "3", NULL), err,
+	               "--max-conns-per-ip");
+	assert_refused(check(err, sizeof(err), "--lb", "least-conn", NULL), err, "--lb");
+	assert_refused(check(err, sizeof(err), "--access-log", "-", NULL), err, "--access-log");
+}
+
+static void test_route_keys_and_wss_backends_are_refused(void **state)
+{
+	(void)state;
+	char err[512];
+	assert_refused(check(err, sizeof(err), "--route",
+	                     "/a=ws://127.0.0.1:9000;origin=https://a.example", NULL),
+	               err, "--route \"/a\"");
+	assert_refused(
+	    check(err, sizeof(err), "--route", "/b=ws://127.0.0.1:9000;msg-rate=5", NULL), err,
+	    "--route \"/b\"");
+	assert_refused(check(err, sizeof(err), "--route", "/c=wss://127.0.0.1:9443", NULL), err,
+	               "--route \"/c\"");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_enforced_settings_pass),
+	    cmocka_unit_test(test_origin_allowlist_is_refused_not_ignored),
+	    cmocka_unit_test(test_token_settings_are_refused),
+	    cmocka_unit_test(test_limits_and_policies_are_refused),
+	    cmocka_unit_test(test_route_keys_and_wss_backends_are_refused),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
