@@ -562,5 +562,63 @@ def cli_version_and_help_on_stdout(ctx):
         check("--listen" in out and "--route" in out, f"{flag}: stdout does not list the flags: {out[:300]!r}")
 
 
+def _upgrade_status(port, path):
+    """Status of a raw upgrade request to path (101 or the error the gateway answers)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=T(5))
+    try:
+        s.sendall(upgrade_request(path=path))
+        return read_http_response(SockReader(s), time.monotonic() + T(5)).status
+    finally:
+        s.close()
+
+
+@runner.test(timeout=60)
+def sighup_reloads_routes_and_keeps_open_connections(ctx):
+    # SPEC.md Signals: SIGHUP reloads routes from --config without touching open
+    # connections; a bad file (or one with a setting this build cannot enforce) is refused
+    # and the old table stays
+    e1, e2 = ctx.echo(), ctx.echo()
+    import tempfile
+    fd, path = tempfile.mkstemp(prefix="wsg-integ-", suffix=".json")
+    os.close(fd)
+
+    def write(doc):
+        with open(path, "w") as f:
+            f.write(doc if isinstance(doc, str) else json.dumps(doc))
+
+    try:
+        write({"routes": [{"path": "/a", "backends": [e1.url]}]})
+        gw = ctx.gateway([], args=["--config", path])
+        check_eq(_upgrade_status(gw.port, "/b"), 404, "/b before the reload")
+
+        async def go():
+            async with ws_connect(gw.port, "/a") as old:
+                await old.send("before")
+                check_eq(await old.recv(), "before", "echo on /a before the reload")
+                write({"routes": [{"path": "/b", "backends": [e2.url]}]})
+                gw.signal(signal.SIGHUP)
+                deadline = time.monotonic() + T(5)
+                while _upgrade_status(gw.port, "/b") != 101:
+                    check(time.monotonic() < deadline, "/b not routed 5 s after SIGHUP")
+                    await asyncio.sleep(0.05)
+                check_eq(_upgrade_status(gw.port, "/a"), 404, "/a after the reload")
+                # the connection opened under the old table is untouched
+                await old.send("after")
+                check_eq(await old.recv(), "after", "echo on the old /a connection")
+
+                for bad in ("{ not json", {"routes": [{"path": "/c", "backends": [e1.url],
+                                                       "origin": ["https://a.example"]}]}):
+                    write(bad)
+                    gw.signal(signal.SIGHUP)
+                    time.sleep(T(0.5))
+                    check(gw.alive(), "gateway alive after a bad reload")
+                    check_eq(_upgrade_status(gw.port, "/b"), 101, "/b kept after a bad reload")
+                    check_eq(_upgrade_status(gw.port, "/c"), 404, "/c not published")
+        run_async(go(), T(30))
+        check("reload_failed" in gw.stderr(), "a refused reload is logged")
+    finally:
+        os.unlink(path)
+
+
 if __name__ == "__main__":
     runner.main()
