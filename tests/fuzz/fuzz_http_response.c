@@ -16,43 +16,30 @@
 
 #include "proto/http1.h"
 #include "proto/wskey.h"
+#include "tests/fuzz/fuzz_http_split.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define CHECK(c)                                                                                   \
-	do {                                                                                       \
-		if (!(c))                                                                          \
-			abort();                                                                   \
-	} while (0)
-
-struct verdict {
-	enum http_rc rc;
-	enum http_reject rej;
-	size_t used;
-};
-
 static struct http_response resp_whole, resp_part;
 
-static struct verdict parse_once(const char *buf, size_t len, const struct wsg_limits *lim,
-                                 struct http_response *out)
+/* The split checks parse into the scratch output. */
+static enum http_rc parse_part(struct http_parser *p, const char *buf, size_t len,
+                               const struct wsg_limits *lim, size_t *used)
 {
-	struct http_parser p;
-	struct verdict v;
-	http_parser_init(&p);
-	v.used = 777;
-	v.rc = http_parse_response(&p, buf, len, lim, out, &v.used);
-	CHECK(v.rc == HTTP_RC_OK || v.rc == HTTP_RC_MORE || v.rc == HTTP_RC_FAIL);
-	CHECK(v.used <= len);
-	CHECK(v.rc == HTTP_RC_OK || v.used == 0);
-	CHECK(v.rc != HTTP_RC_OK || v.used > 0);
-	v.rej = http_parser_reject(&p);
-	CHECK(v.rc == HTTP_RC_FAIL ? v.rej == HTTP_REJ_BAD_GATEWAY : v.rej == HTTP_REJ_NONE);
-	return v;
+	return http_parse_response(p, buf, len, lim, &resp_part, used);
 }
 
-static bool same_verdict(struct verdict a, struct verdict b)
+static enum http_rc parse_whole(struct http_parser *p, const char *buf, size_t len,
+                                const struct wsg_limits *lim, size_t *used)
 {
-	return a.rc == b.rc && a.rej == b.rej && (a.rc != HTTP_RC_OK || a.used == b.used);
+	return http_parse_response(p, buf, len, lim, &resp_whole, used);
+}
+
+static struct verdict parse_once(const char *buf, size_t len, const struct wsg_limits *lim)
+{
+	struct verdict v = fuzz_http_parse_once(parse_whole, buf, len, lim);
+	CHECK(v.rc == HTTP_RC_FAIL ? v.rej == HTTP_REJ_BAD_GATEWAY : v.rej == HTTP_REJ_NONE);
+	return v;
 }
 
 static void check_in(struct http_str s, const char *buf, size_t used)
@@ -128,62 +115,12 @@ static void exercise(const struct http_response *r)
 
 static void run(const char *data, size_t size, const struct wsg_limits *lim)
 {
-	struct verdict whole = parse_once(data, size, lim, &resp_whole);
+	struct verdict whole = parse_once(data, size, lim);
 	if (whole.rc == HTTP_RC_OK) {
 		check_views(&resp_whole, data, whole.used);
 		exercise(&resp_whole);
 	}
-
-	struct http_parser p;
-	struct verdict inc = {HTTP_RC_MORE, HTTP_REJ_NONE, 0};
-	size_t stop = 0;
-	http_parser_init(&p);
-	for (size_t have = 0; have <= size; have++) {
-		inc.used = 777;
-		inc.rc = http_parse_response(&p, data, have, lim, &resp_part, &inc.used);
-		inc.rej = http_parser_reject(&p);
-		stop = have;
-		if (inc.rc != HTTP_RC_MORE)
-			break;
-		CHECK(inc.used == 0);
-		CHECK(p._scanned == (have < lim->head_max ? have : lim->head_max));
-	}
-	CHECK(same_verdict(inc, whole));
-	if (whole.rc == HTTP_RC_OK)
-		CHECK(stop == whole.used);
-
-	size_t cuts[] = {0,
-	                 1,
-	                 size / 3,
-	                 size / 2,
-	                 size - (size > 0),
-	                 whole.used,
-	                 whole.used ? whole.used - 1 : 0};
-	for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
-		size_t cut = cuts[i] <= size ? cuts[i] : size;
-		char *copy = malloc(cut ? cut : 1);
-		CHECK(copy != NULL);
-		if (cut)
-			memcpy(copy, data, cut);
-		struct verdict v = parse_once(copy, cut, lim, &resp_part);
-		CHECK(v.rc == HTTP_RC_MORE || same_verdict(v, whole));
-		if (whole.rc == HTTP_RC_OK)
-			CHECK((v.rc == HTTP_RC_OK) == (cut >= whole.used));
-		if (whole.rc == HTTP_RC_MORE)
-			CHECK(v.rc == HTTP_RC_MORE);
-
-		struct http_parser p2;
-		size_t used;
-		http_parser_init(&p2);
-		enum http_rc rc1 = http_parse_response(&p2, copy, cut, lim, &resp_part, &used);
-		free(copy);
-		if (rc1 == HTTP_RC_MORE) {
-			struct verdict v2;
-			v2.rc = http_parse_response(&p2, data, size, lim, &resp_part, &v2.used);
-			v2.rej = http_parser_reject(&p2);
-			CHECK(same_verdict(v2, whole));
-		}
-	}
+	fuzz_http_split_checks(parse_part, data, size, lim, whole);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -11,59 +11,7 @@
 
 #include "guard.h"
 #include "proto/utf8.h"
-
-enum { REF_OK = 0, REF_BAD = 1, REF_PARTIAL = 2 };
-
-static bool ref_cp_ok(uint32_t cp, uint32_t min)
-{
-	return cp >= min && cp <= 0x10FFFF && !(cp >= 0xD800 && cp <= 0xDFFF);
-}
-
-/* Independent reference: decodes code points arithmetically. REF_PARTIAL when the input
- * ends inside a sequence that some continuation could still make valid. */
-static int ref_utf8(const uint8_t *s, size_t n)
-{
-	size_t i = 0;
-	while (i < n) {
-		uint8_t c = s[i];
-		size_t len;
-		uint32_t min;
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if ((c & 0xE0) == 0xC0) {
-			len = 2;
-			min = 0x80;
-		} else if ((c & 0xF0) == 0xE0) {
-			len = 3;
-			min = 0x800;
-		} else if ((c & 0xF8) == 0xF0) {
-			len = 4;
-			min = 0x10000;
-		} else {
-			return REF_BAD;
-		}
-		uint32_t lo = c & (0x7Fu >> len), hi = lo;
-		for (size_t k = 1; k < len; k++) {
-			if (i + k < n) {
-				if ((s[i + k] & 0xC0) != 0x80)
-					return REF_BAD;
-				lo = lo << 6 | (s[i + k] & 0x3Fu);
-				hi = hi << 6 | (s[i + k] & 0x3Fu);
-			} else {
-				lo = lo << 6;
-				hi = hi << 6 | 0x3F;
-			}
-		}
-		if (i + len > n)
-			return ref_cp_ok(lo, min) || ref_cp_ok(hi, min) ? REF_PARTIAL : REF_BAD;
-		if (!ref_cp_ok(lo, min))
-			return REF_BAD;
-		i += len;
-	}
-	return REF_OK;
-}
+#include "tests/common/utf8_ref.h"
 
 static int dfa_verdict(uint32_t st)
 {
