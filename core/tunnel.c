@@ -191,7 +191,8 @@ static int tunnel_write_request(struct worker *w, struct tunnel *t, struct conn 
 	if (http_parse_request(&hp, head, n, &w->gw->limits, &req, &used) != HTTP_RC_OK)
 		return -1;
 
-	char path[2048];
+	/* A client path may be most of a 16 KiB head; the backend's gets the URL's path on top. */
+	char path[WSG_HEAD_MAX_DEFAULT + 1024];
 	int plen = rt_backend_path(t->route, b, req.path.p, req.path.n, path, sizeof(path));
 	if (plen < 0)
 		return -1;
@@ -208,7 +209,7 @@ static int tunnel_write_request(struct worker *w, struct tunnel *t, struct conn 
 	u.path_prefix = (struct http_str){"", 0};
 	u.path = (struct http_str){path, (size_t)plen};
 	u.query = req.query;
-	u.host = req.host;
+	u.req = &req;
 	u.key = (struct http_str){t->key, WSKEY_KEY_LEN};
 	char offered[1024];
 	int offered_len =
@@ -216,16 +217,15 @@ static int tunnel_write_request(struct worker *w, struct tunnel *t, struct conn 
 	if (offered_len < 0)
 		return -1;
 	u.protocol = (struct http_str){offered, (size_t)offered_len};
-	u.origin = req.origin;
-	u.cookie = req.cookie;
-	u.user_agent = req.user_agent;
-	if (w->gw->cfg->trust_forwarded)
-		u.forwarded_prior = req.x_forwarded_for;
+	u.trust_forwarded = w->gw->cfg->trust_forwarded;
 	u.forwarded_for = (struct http_str){peer, strlen(peer)};
 	u.forwarded_proto = (struct http_str){"http", 4};
-	u.request_id = t->id;
+	char rid[17];
+	int rid_len = snprintf(rid, sizeof(rid), "%llx", (unsigned long long)t->id);
+	u.request_id = (struct http_str){rid, rid_len > 0 ? (size_t)rid_len : 0};
 
-	char out[8192];
+	/* Sized so that any head the parser accepts, plus what we add, fits (http1.h). */
+	char out[HTTP_UPGRADE_OUT_MAX];
 	int len = http_write_upgrade_request(out, sizeof(out), &u);
 	if (len < 0)
 		return -1;

@@ -17,6 +17,13 @@
  * the tokeniser only walks [buf, head end)); every http_str handed out lies inside the head;
  * writers never write past cap and refuse (-1) rather than truncate.
  *
+ * The backend's upgrade request forwards the client's end-to-end header lines as parsed, in
+ * the client's order, as nginx and HAProxy do; what is withheld is one table plus the fields
+ * a Connection header names (http_header_is_withheld), so "what reaches the backend" has one
+ * answer. Rejected: an allowlist of fields (Authorization, X-Tenant and every application
+ * header were silently lost that way) and copying the raw head bytes (the line ends, OWS and
+ * withheld fields would all need rewriting anyway).
+ *
  * Strict on purpose, because we sit in front of backends that may parse differently: obs-fold,
  * whitespace before a colon, bare CR, control bytes in values, duplicate Host or
  * Sec-WebSocket-Key and non-origin-form targets are all 400 rather than "repaired". Rejected:
@@ -641,18 +648,6 @@ static void http_put_dec(struct http_wbuf *w, uint64_t v)
 	http_put(w, tmp + i, sizeof(tmp) - i);
 }
 
-static void http_put_hex(struct http_wbuf *w, uint64_t v)
-{
-	static const char digits[] = "0123456789abcdef";
-	char tmp[16];
-	size_t i = sizeof(tmp);
-	do {
-		tmp[--i] = digits[v & 0xfu];
-		v >>= 4;
-	} while (v != 0);
-	http_put(w, tmp + i, sizeof(tmp) - i);
-}
-
 /* Values we copy into a head come from parsed heads (already checked) or from config; a CR,
  * LF or other control byte would still split or corrupt the head, so refuse it here too. */
 static void http_put_value(struct http_wbuf *w, const char *s, size_t n)
@@ -863,9 +858,111 @@ int http_write_101(char *buf, size_t cap, const char *accept, struct http_str su
 	return http_done(&w);
 }
 
+void http_header_set_init(struct http_header_set *s)
+{
+	memset(s, 0, sizeof(*s));
+}
+
+void http_header_set_add(struct http_header_set *s, unsigned i)
+{
+	if (i < HTTP_MAX_HEADERS)
+		s->bits[i / 64u] |= (uint64_t)1 << (i % 64u);
+}
+
+bool http_header_set_has(const struct http_header_set *s, unsigned i)
+{
+	return i < HTTP_MAX_HEADERS && (s->bits[i / 64u] >> (i % 64u) & 1u) != 0;
+}
+
+/* Fields never forwarded as sent, lower case. RFC 9110 7.6.1 hop-by-hop fields (Connection,
+ * Keep-Alive, Proxy-Connection, TE, Transfer-Encoding, Upgrade) and the others that only
+ * describe one connection (Trailer, Proxy-Authorization; Proxy-Authenticate belongs in
+ * responses, but a client sending it gets no further either); Content-Length (RFC 9110 8.6:
+ * an upgrade GET has no content, and a stray length could make a backend wait for a body);
+ * the RFC 6455 handshake fields, which are per connection and which we negotiate ourselves;
+ * Host (written first, from the request's one Host); and the fields the gateway sets, which
+ * a client must not be able to forge. */
+static const struct http_str http_withheld[] = {
+    HTTP_LIT("connection"),
+    HTTP_LIT("keep-alive"),
+    HTTP_LIT("proxy-connection"),
+    HTTP_LIT("te"),
+    HTTP_LIT("transfer-encoding"),
+    HTTP_LIT("upgrade"),
+    HTTP_LIT("trailer"),
+    HTTP_LIT("proxy-authorization"),
+    HTTP_LIT("proxy-authenticate"),
+    HTTP_LIT("content-length"),
+    HTTP_LIT("sec-websocket-key"),
+    HTTP_LIT("sec-websocket-version"),
+    HTTP_LIT("sec-websocket-extensions"),
+    HTTP_LIT("sec-websocket-accept"),
+    HTTP_LIT("sec-websocket-protocol"),
+    HTTP_LIT("host"),
+    HTTP_LIT("x-request-id"),
+    HTTP_LIT("x-auth-subject"),
+    HTTP_LIT("x-forwarded-for"),
+};
+
+bool http_header_is_withheld(const struct http_request *r, unsigned i, bool trust_forwarded)
+{
+	if (i >= r->n_headers)
+		return true;
+	struct http_str name = r->headers[i].name;
+	for (size_t k = 0; k < sizeof(http_withheld) / sizeof(http_withheld[0]); k++) {
+		if (http_name_is(name, http_withheld[k]))
+			return true;
+	}
+	if (!trust_forwarded && http_name_is(name, HTTP_LIT("x-forwarded-proto")))
+		return true;
+	/* RFC 9110 7.6.1: a proxy removes every field the Connection header names. The cost
+	 * is bounded by the head: at most HTTP_MAX_HEADERS scans of the Connection values. */
+	for (unsigned k = 0; k < r->n_headers; k++) {
+		if (http_name_is(r->headers[k].name, HTTP_LIT("connection")) &&
+		    http_list_has_token(r->headers[k].value, name, true))
+			return true;
+	}
+	return false;
+}
+
+/* True when header i of u->req goes to the backend as sent. */
+static bool http_upgrade_forwards(const struct http_upgrade_out *u, unsigned i)
+{
+	if (u->drop != NULL && http_header_set_has(u->drop, i))
+		return false;
+	return !http_header_is_withheld(u->req, i, u->trust_forwarded);
+}
+
+static bool http_is_token(struct http_str s)
+{
+	if (s.n == 0)
+		return false;
+	for (size_t i = 0; i < s.n; i++) {
+		if (!http_is_tchar((unsigned char)s.p[i]))
+			return false;
+	}
+	return true;
+}
+
+/* "name: value\r\n" for a name given as an http_str, checked to be a token. */
+static void http_put_header(struct http_wbuf *w, struct http_str name, struct http_str value)
+{
+	if (!http_is_token(name)) {
+		w->failed = true;
+		return;
+	}
+	http_put_str(w, name);
+	HTTP_PUT_LIT(w, ": ");
+	http_put_value(w, value.p, value.n);
+	HTTP_PUT_LIT(w, "\r\n");
+}
+
 int http_write_upgrade_request(char *buf, size_t cap, const struct http_upgrade_out *u)
 {
 	struct http_wbuf w = {buf, cap, 0, false};
+	const struct http_request *r = u->req;
+	if (r == NULL || r->n_headers > HTTP_MAX_HEADERS)
+		return -1;
 
 	/* The target is copied into the request line, where SP or a control byte would
 	 * change its meaning: only visible ASCII passes. */
@@ -890,29 +987,67 @@ int http_write_upgrade_request(char *buf, size_t cap, const struct http_upgrade_
 	}
 	HTTP_PUT_LIT(&w, " HTTP/1.1\r\n");
 	/* RFC 9112 3.2: Host is always sent, empty if we have none. */
-	http_put_field(&w, "Host", u->host);
+	http_put_field(&w, "Host", r->host);
 	HTTP_PUT_LIT(&w, "Upgrade: websocket\r\nConnection: Upgrade\r\n");
 	http_put_field(&w, "Sec-WebSocket-Key", u->key);
 	HTTP_PUT_LIT(&w, "Sec-WebSocket-Version: 13\r\n");
 	http_put_field_opt(&w, "Sec-WebSocket-Protocol", u->protocol);
-	http_put_field_opt(&w, "Origin", u->origin);
-	http_put_field_opt(&w, "Cookie", u->cookie);
-	http_put_field_opt(&w, "User-Agent", u->user_agent);
-	http_put_field_opt(&w, "X-Auth-Subject", u->auth_subject);
-	if (u->forwarded_prior.n > 0 || u->forwarded_for.n > 0) {
-		HTTP_PUT_LIT(&w, "X-Forwarded-For: ");
-		if (u->forwarded_prior.n > 0) {
-			http_put_value(&w, u->forwarded_prior.p, u->forwarded_prior.n);
-			if (u->forwarded_for.n > 0)
-				HTTP_PUT_LIT(&w, ", ");
-		}
-		http_put_value(&w, u->forwarded_for.p, u->forwarded_for.n);
-		HTTP_PUT_LIT(&w, "\r\n");
+
+	/* End-to-end fields in the client's order (RFC 9110 5.3: the order of lines with the
+	 * same name is significant, and some backends read others in order too). */
+	bool client_proto = false;
+	for (unsigned i = 0; i < r->n_headers; i++) {
+		if (!http_upgrade_forwards(u, i))
+			continue;
+		const struct http_header *h = &r->headers[i];
+		if (http_name_is(h->name, HTTP_LIT("x-forwarded-proto")))
+			client_proto = true;
+		http_put_header(&w, h->name, h->value);
 	}
-	http_put_field_opt(&w, "X-Forwarded-Proto", u->forwarded_proto);
-	HTTP_PUT_LIT(&w, "X-Request-Id: ");
-	http_put_hex(&w, u->request_id);
-	HTTP_PUT_LIT(&w, "\r\n\r\n");
+	for (unsigned i = 0; i < u->n_extra; i++)
+		http_put_header(&w, u->extra[i].name, u->extra[i].value);
+
+	http_put_field_opt(&w, "X-Auth-Subject", u->auth_subject);
+
+	/* X-Forwarded-For: with trust_forwarded, the client's values (every line, in order:
+	 * RFC 9110 5.3 makes them one list) and then ours. A line the caller dropped or the
+	 * Connection header named stays out of the list too. */
+	bool xff = false;
+	if (u->trust_forwarded) {
+		for (unsigned i = 0; i < r->n_headers; i++) {
+			const struct http_header *h = &r->headers[i];
+			if (h->value.n == 0 || !http_name_is(h->name, HTTP_LIT("x-forwarded-for")))
+				continue;
+			if (u->drop != NULL && http_header_set_has(u->drop, i))
+				continue;
+			bool named = false;
+			for (unsigned k = 0; k < r->n_headers && !named; k++)
+				named = http_name_is(r->headers[k].name, HTTP_LIT("connection")) &&
+				        http_list_has_token(r->headers[k].value, h->name, true);
+			if (named)
+				continue;
+			if (xff)
+				HTTP_PUT_LIT(&w, ", ");
+			else
+				HTTP_PUT_LIT(&w, "X-Forwarded-For: ");
+			http_put_value(&w, h->value.p, h->value.n);
+			xff = true;
+		}
+	}
+	if (u->forwarded_for.n > 0) {
+		if (xff)
+			HTTP_PUT_LIT(&w, ", ");
+		else
+			HTTP_PUT_LIT(&w, "X-Forwarded-For: ");
+		http_put_value(&w, u->forwarded_for.p, u->forwarded_for.n);
+		xff = true;
+	}
+	if (xff)
+		HTTP_PUT_LIT(&w, "\r\n");
+	if (!client_proto)
+		http_put_field_opt(&w, "X-Forwarded-Proto", u->forwarded_proto);
+	http_put_field_opt(&w, "X-Request-Id", u->request_id);
+	HTTP_PUT_LIT(&w, "\r\n");
 	return http_done(&w);
 }
 

@@ -137,27 +137,83 @@ int http_write_status(char *buf, size_t cap, uint16_t status, struct http_str re
  * subprotocol.n > 0, Sec-WebSocket-Protocol. */
 int http_write_101(char *buf, size_t cap, const char *accept, struct http_str subprotocol);
 
-/* What the gateway sends a backend. Every http_str may be empty (n == 0) to omit it. */
+/* A set of header positions (indices into http_request.headers[]), for the headers a caller
+ * wants withheld from the backend: the auth layer adds the Authorization or Cookie line it took
+ * a token from. Zero-initialise it (or http_header_set_init) before use. */
+struct http_header_set {
+	uint64_t bits[(HTTP_MAX_HEADERS + 63) / 64];
+};
+
+void http_header_set_init(struct http_header_set *s);
+/* Adds index i; an index >= HTTP_MAX_HEADERS is ignored (no such header can exist). */
+void http_header_set_add(struct http_header_set *s, unsigned i);
+bool http_header_set_has(const struct http_header_set *s, unsigned i);
+
+/* What the gateway sends a backend. Every http_str but key and req may be empty (n == 0). */
 struct http_upgrade_out {
 	struct http_str path_prefix; /* the backend URL's own path, no trailing '/' ("" if none) */
 	struct http_str path;        /* client path (after strip-prefix), starts with '/' */
-	struct http_str query;       /* without '?' */
-	struct http_str host;        /* the client's Host */
+	struct http_str query;       /* without '?'; the client's, unchanged (or token removed) */
 	struct http_str key;         /* our Sec-WebSocket-Key for this backend */
-	struct http_str protocol;    /* the client's Sec-WebSocket-Protocol offer, as sent */
-	struct http_str origin;
-	struct http_str cookie;
-	struct http_str user_agent;
-	struct http_str auth_subject;    /* X-Auth-Subject */
-	struct http_str forwarded_prior; /* client's X-Forwarded-For kept (--trust-forwarded) */
+	struct http_str protocol; /* the client's Sec-WebSocket-Protocol offer, all lines joined */
+	const struct http_request *req;     /* borrowed: the parsed client request; its Host and
+	                                     * end-to-end headers are forwarded. Required. */
+	const struct http_header_set *drop; /* borrowed, NULL for none: more of req's headers to
+	                                     * withhold (a consumed token's line) */
+	const struct http_header *extra;    /* borrowed, n_extra of them: written after the
+	                                     * client's headers (a Cookie line rewritten without
+	                                     * the token it carried) */
+	unsigned n_extra;
+	bool trust_forwarded;            /* --trust-forwarded: keep the client's X-Forwarded-For
+	                                  * (appended to) and X-Forwarded-Proto */
+	struct http_str auth_subject;    /* X-Auth-Subject; empty: none is sent */
 	struct http_str forwarded_for;   /* the client's address, appended / sole value */
 	struct http_str forwarded_proto; /* "http" or "https" */
-	uint64_t request_id;             /* X-Request-Id: the tunnel id, in hex */
+	struct http_str request_id;      /* X-Request-Id text (the tunnel id); empty: none sent */
 };
 
-/* GET <prefix><path>[?query] HTTP/1.1 with Host, Upgrade, Connection, Sec-WebSocket-Key,
- * Sec-WebSocket-Version: 13 and the fields of u. No Sec-WebSocket-Extensions is ever sent. */
+/* True when header i of r is one the gateway never forwards as sent: hop-by-hop (RFC 9110
+ * 7.6.1: Connection, Keep-Alive, Proxy-Connection, TE, Transfer-Encoding, Upgrade, Trailer,
+ * Proxy-Authorization, Proxy-Authenticate, and every field a Connection header names), a body
+ * framing field (Content-Length: an upgrade GET has no body), a handshake field the gateway
+ * negotiates itself (Sec-WebSocket-Key, -Version, -Extensions, -Accept, -Protocol: the offer
+ * is sent once, joined, from u.protocol), Host (written first from r->host), or one the
+ * gateway sets: X-Request-Id, X-Auth-Subject and X-Forwarded-For always (a client cannot
+ * forge them; with trust_forwarded the client's X-Forwarded-For values are joined into ours
+ * rather than forwarded as they are), X-Forwarded-Proto unless trust_forwarded (with it, the
+ * client's goes as sent). Field names compare case-insensitively. i >= r->n_headers is true
+ * (nothing to forward). */
+bool http_header_is_withheld(const struct http_request *r, unsigned i, bool trust_forwarded);
+
+/* GET <prefix><path>[?query] HTTP/1.1, then Host (from u->req), Upgrade, Connection,
+ * Sec-WebSocket-Key, Sec-WebSocket-Version: 13, Sec-WebSocket-Protocol (when u->protocol is
+ * not empty), then every header of u->req that is neither withheld (http_header_is_withheld)
+ * nor in u->drop, in the client's order, name and value as parsed, then u->extra, then
+ * X-Auth-Subject, X-Forwarded-For (with trust_forwarded, first the values of the client's
+ * X-Forwarded-For lines that are not in u->drop nor named by Connection; then forwarded_for),
+ * X-Forwarded-Proto (omitted when trust_forwarded and the client sent one) and X-Request-Id. No
+ * Sec-WebSocket-Extensions is ever sent. A value with a control byte, a name that is not a token
+ * (extra) or a target byte outside visible ASCII gives -1, as does a head that does not fit in cap
+ * (the caller answers 502). With cap HTTP_UPGRADE_OUT_MAX any client head the parser accepts (<=
+ * WSG_HEAD_MAX_DEFAULT) fits, provided the caller's own fields (path_prefix, auth_subject, extra,
+ * request_id, forwarded_for) stay within HTTP_UPGRADE_OUT_CALLER_MAX bytes in total. */
 int http_write_upgrade_request(char *buf, size_t cap, const struct http_upgrade_out *u);
+
+/* Size budget of http_write_upgrade_request's output over the client's head:
+ * - fixed lines we add: "Upgrade: websocket", "Connection: Upgrade", "Sec-WebSocket-Key"
+ *   with a 24-byte key, "Sec-WebSocket-Version: 13", the names and separators of
+ *   Sec-WebSocket-Protocol, X-Auth-Subject, X-Forwarded-For (", " before ours),
+ *   X-Forwarded-Proto and X-Request-Id: under 300 bytes;
+ * - each forwarded line may grow by 2 bytes (a bare LF becomes CRLF, "name:value" gets a
+ *   space): 2 * HTTP_MAX_HEADERS = 200 bytes; the joined Sec-WebSocket-Protocol offer is
+ *   never longer than the lines it joins;
+ * - the caller's own fields: HTTP_UPGRADE_OUT_CALLER_MAX, counting path_prefix,
+ *   auth_subject, request_id and forwarded_for by their length and each extra header as its
+ *   whole line (name, value and 4 bytes of ": " and CRLF).
+ * tests/unit/proto/test_http1.c writes the worst case (a 16 KiB head of 100 bare-LF lines
+ * without spaces, and a full caller budget) into exactly HTTP_UPGRADE_OUT_MAX bytes. */
+#define HTTP_UPGRADE_OUT_CALLER_MAX (3u * 1024u)
+#define HTTP_UPGRADE_OUT_MAX        (WSG_HEAD_MAX_DEFAULT + 4u * 1024u)
 
 struct http_response {
 	uint16_t status;

@@ -8,11 +8,15 @@
  * - feeding one byte at a time (re-calls on the growing buffer) reaches the whole input's
  *   verdict, reject reason and *used, and _scanned follows the bytes searched;
  * - feeding in two pieces equals feeding the whole;
- * - on OK, the upgrade request we would send re-parses to the same path, query and Host and
- *   passes the same upgrade checks, and our 101 parses as an upgrade for the client's key. */
+ * - on OK, the upgrade request we would send fits in HTTP_UPGRADE_OUT_MAX, re-parses to the
+ *   same path, query and Host and passes the upgrade checks; it carries exactly the client's
+ *   lines that are neither withheld nor dropped, in order, after our fixed lines, and one
+ *   X-Request-Id, X-Auth-Subject and X-Forwarded-For each, with our values; our 101 parses as
+ *   an upgrade for the client's key. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "proto/http1.h"
 #include "proto/wskey.h"
@@ -110,26 +114,49 @@ static void exercise_writers(const struct http_request *r)
 		CHECK(http_write_reject(small, 10, chk, 1) == -1);
 	}
 
+	/* Every other line withheld by the caller, and one extra line, when the input's header
+	 * count is odd: the drop set and extras are exercised without a second corpus. */
+	struct http_header_set drop;
+	http_header_set_init(&drop);
+	bool odd = (r->n_headers & 1u) != 0;
+	for (unsigned i = 0; odd && i < r->n_headers; i += 2)
+		http_header_set_add(&drop, i);
+	static const struct http_header extra[] = {{{"X-Extra", 7}, {"e", 1}}};
 	struct http_upgrade_out u = {
 	    .path_prefix = {"/p", 2},
 	    .path = r->path,
 	    .query = r->query,
-	    .host = r->host,
 	    .key = {"AAAAAAAAAAAAAAAAAAAAAA==", 24},
 	    .protocol = r->ws_protocol,
-	    .origin = r->origin,
-	    .cookie = r->cookie,
-	    .user_agent = r->user_agent,
+	    .req = r,
+	    .drop = odd ? &drop : NULL,
+	    .extra = extra,
+	    .n_extra = odd ? 1 : 0,
+	    .trust_forwarded = (r->n_headers & 2u) != 0,
 	    .auth_subject = {"sub", 3},
-	    .forwarded_prior = r->x_forwarded_for,
 	    .forwarded_for = {"192.0.2.1", 9},
 	    .forwarded_proto = {"http", 4},
-	    .request_id = r->n_headers,
+	    .request_id = {"node.1", 6},
 	};
 	int n = http_write_upgrade_request(out, sizeof(out), &u);
 	/* every value came out of a valid head, so it must be writable */
 	CHECK(n > 0 && (size_t)n <= sizeof(out));
 	CHECK(http_write_upgrade_request(out, (size_t)n - 1, &u) == -1);
+	/* The worst case of http1.h's budget: any accepted head fits in HTTP_UPGRADE_OUT_MAX. */
+	CHECK((size_t)n <= HTTP_UPGRADE_OUT_MAX);
+
+	/* What we forward: exactly the lines not withheld and not dropped, in order. */
+	unsigned want[HTTP_MAX_HEADERS], n_want = 0;
+	for (unsigned i = 0; i < r->n_headers; i++) {
+		if (!http_header_is_withheld(r, i, u.trust_forwarded) &&
+		    !(u.drop != NULL && http_header_set_has(u.drop, i)))
+			want[n_want++] = i;
+	}
+	/* Our lines: Host, Upgrade, Connection, Key, Version, maybe Protocol, extras, Subject,
+	 * X-Forwarded-For, maybe X-Forwarded-Proto, X-Request-Id. The parser caps a head at
+	 * HTTP_MAX_HEADERS lines, so only re-parse what it can hold. */
+	if (n_want + 12 > HTTP_MAX_HEADERS)
+		return;
 	struct http_parser p;
 	size_t used;
 	http_parser_init(&p);
@@ -141,6 +168,28 @@ static void exercise_writers(const struct http_request *r)
 	CHECK(str_eq(req_part.host, r->host));
 	CHECK(str_eq(req_part.ws_protocol, r->ws_protocol));
 	CHECK(http_check_upgrade(&req_part) == HTTP_REJ_NONE);
+	unsigned fixed = 5 + (r->ws_protocol.n > 0 ? 1u : 0u);
+	CHECK(req_part.n_headers >= fixed + n_want);
+	for (unsigned k = 0; k < n_want; k++) {
+		const struct http_header *a = &r->headers[want[k]],
+		                         *b = &req_part.headers[fixed + k];
+		CHECK(str_eq(a->name, b->name) && str_eq(a->value, b->value));
+	}
+	/* The gateway's own fields appear once, with our values, whatever the client sent. */
+	unsigned n_rid = 0, n_sub = 0, n_xff = 0;
+	for (unsigned i = 0; i < req_part.n_headers; i++) {
+		const struct http_header *h = &req_part.headers[i];
+		if (h->name.n == 12 && strncasecmp(h->name.p, "x-request-id", 12) == 0)
+			n_rid += str_eq(h->value, u.request_id) ? 1u : 100u;
+		else if (h->name.n == 14 && strncasecmp(h->name.p, "x-auth-subject", 14) == 0)
+			n_sub += str_eq(h->value, u.auth_subject) ? 1u : 100u;
+		else if (h->name.n == 15 && strncasecmp(h->name.p, "x-forwarded-for", 15) == 0)
+			n_xff += h->value.n >= 9 &&
+			                 memcmp(h->value.p + h->value.n - 9, "192.0.2.1", 9) == 0
+			             ? 1u
+			             : 100u;
+	}
+	CHECK(n_rid == 1 && n_sub == 1 && n_xff == 1);
 
 	if (chk != HTTP_REJ_NONE)
 		return;

@@ -1055,85 +1055,317 @@ static int do_upgrade(char *buf, size_t cap, const void *arg)
 	return http_write_upgrade_request(buf, cap, arg);
 }
 
+/* Parses the client head `client` (which must be OK) and writes the backend request for it
+ * with u's other fields into out, checked at every cap (write_checked). */
+static int upgrade_for(const char *client, struct http_upgrade_out u, char *out, size_t cap)
+{
+	struct req c;
+	assert_int_equal(req_parse(&c, client), HTTP_RC_OK);
+	u.req = &c.r;
+	int n = write_checked(do_upgrade, &u, out, cap);
+	req_done(&c);
+	return n;
+}
+
+#define KEY_A "AAAAAAAAAAAAAAAAAAAAAA=="
+/* What every backend request starts with after its request line, for Host h. */
+#define OUT_FIXED(h)                                                                               \
+	"Host: " h "\r\n"                                                                          \
+	"Upgrade: websocket\r\n"                                                                   \
+	"Connection: Upgrade\r\n"                                                                  \
+	"Sec-WebSocket-Key: " KEY_A "\r\n"                                                         \
+	"Sec-WebSocket-Version: 13\r\n"
+/* A client upgrade's mandatory lines, after Host. */
+#define CLIENT_UPGRADE                                                                             \
+	"Upgrade: websocket\r\n"                                                                   \
+	"Connection: Upgrade\r\n"                                                                  \
+	"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"                                          \
+	"Sec-WebSocket-Version: 13\r\n"
+
+static const struct http_upgrade_out base_u = {
+    .key = S(KEY_A),
+    .forwarded_for = S("192.0.2.7"),
+    .forwarded_proto = S("http"),
+    .request_id = S("7"),
+};
+
 static void test_write_upgrade_request_composes_prefix_path_query(void **state)
 {
 	(void)state;
 	/* SPEC.md: ws://b:9000/api with /chat/x?a=1 gives /api/chat/x?a=1 */
-	const struct http_upgrade_out u = {
+	struct http_upgrade_out u = {
 	    .path_prefix = S("/api"),
 	    .path = S("/chat/x"),
 	    .query = S("a=1"),
-	    .host = S("gw.example.com"),
-	    .key = S("AAAAAAAAAAAAAAAAAAAAAA=="),
+	    .key = S(KEY_A),
 	    .protocol = S("chat, superchat"),
-	    .origin = S("https://example.com"),
-	    .cookie = S("access_token=x"),
-	    .user_agent = S("ua/1"),
 	    .auth_subject = S("alice"),
 	    .forwarded_for = S("192.0.2.7"),
 	    .forwarded_proto = S("https"),
-	    .request_id = 0x1f2e,
+	    .request_id = S("1f2e"),
 	};
 	char out[1024];
-	write_checked(do_upgrade, &u, out, sizeof(out));
-	assert_string_equal(out, "GET /api/chat/x?a=1 HTTP/1.1\r\n"
-	                         "Host: gw.example.com\r\n"
-	                         "Upgrade: websocket\r\n"
-	                         "Connection: Upgrade\r\n"
-	                         "Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA==\r\n"
-	                         "Sec-WebSocket-Version: 13\r\n"
-	                         "Sec-WebSocket-Protocol: chat, superchat\r\n"
-	                         "Origin: https://example.com\r\n"
-	                         "Cookie: access_token=x\r\n"
-	                         "User-Agent: ua/1\r\n"
-	                         "X-Auth-Subject: alice\r\n"
-	                         "X-Forwarded-For: 192.0.2.7\r\n"
-	                         "X-Forwarded-Proto: https\r\n"
-	                         "X-Request-Id: 1f2e\r\n"
-	                         "\r\n");
+	upgrade_for("GET /chat/x?a=1 HTTP/1.1\r\n"
+	            "Host: gw.example.com\r\n" CLIENT_UPGRADE
+	            "Sec-WebSocket-Protocol: chat, superchat\r\n"
+	            "Origin: https://example.com\r\n"
+	            "Cookie: access_token=x\r\n"
+	            "User-Agent: ua/1\r\n"
+	            "\r\n",
+	            u, out, sizeof(out));
+	assert_string_equal(out, "GET /api/chat/x?a=1 HTTP/1.1\r\n" OUT_FIXED(
+	                             "gw.example.com") "Sec-WebSocket-Protocol: chat, superchat\r\n"
+	                                               "Origin: https://example.com\r\n"
+	                                               "Cookie: access_token=x\r\n"
+	                                               "User-Agent: ua/1\r\n"
+	                                               "X-Auth-Subject: alice\r\n"
+	                                               "X-Forwarded-For: 192.0.2.7\r\n"
+	                                               "X-Forwarded-Proto: https\r\n"
+	                                               "X-Request-Id: 1f2e\r\n"
+	                                               "\r\n");
+}
+
+static void test_write_upgrade_request_forwards_end_to_end_headers_in_client_order(void **state)
+{
+	(void)state;
+	struct http_upgrade_out u = base_u;
+	u.path = S("/x");
+	char out[2048];
+	/* Bare LF and no space after the colon: re-emitted as "name: value\r\n", names as
+	 * sent (case kept), values trimmed, repeated Cookie lines each kept, in order. */
+	upgrade_for("GET /x HTTP/1.1\n"
+	            "X-Tenant: acme\n"
+	            "Host: h\n"
+	            "authorization:Bearer abc.def.ghi\n"
+	            "Cookie: a=1\n" CLIENT_UPGRADE "X-Custom-Thing:   spaced value  \n"
+	            "Cookie: b=2\n"
+	            "Accept-Language: fr\n"
+	            "cookie: c=3\n"
+	            "\n",
+	            u, out, sizeof(out));
+	assert_string_equal(out,
+	                    "GET /x HTTP/1.1\r\n" OUT_FIXED("h") "X-Tenant: acme\r\n"
+	                                                         "authorization: Bearer "
+	                                                         "abc.def.ghi\r\n"
+	                                                         "Cookie: a=1\r\n"
+	                                                         "X-Custom-Thing: spaced "
+	                                                         "value\r\n"
+	                                                         "Cookie: b=2\r\n"
+	                                                         "Accept-Language: fr\r\n"
+	                                                         "cookie: c=3\r\n"
+	                                                         "X-Forwarded-For: 192.0.2.7\r\n"
+	                                                         "X-Forwarded-Proto: http\r\n"
+	                                                         "X-Request-Id: 7\r\n"
+	                                                         "\r\n");
+}
+
+static void test_write_upgrade_request_withholds_every_hop_by_hop_header(void **state)
+{
+	(void)state;
+	struct http_upgrade_out u = base_u;
+	u.path = S("/x");
+	char out[2048];
+	upgrade_for("GET /x HTTP/1.1\r\n"
+	            "Host: h\r\n"
+	            "Upgrade: websocket, h2c\r\n"
+	            "Connection: keep-alive, Upgrade\r\n"
+	            "X-Before: 1\r\n"
+	            "Keep-Alive: timeout=5\r\n"
+	            "Proxy-Connection: keep-alive\r\n"
+	            "TE: trailers\r\n"
+	            "Transfer-Encoding: chunked\r\n"
+	            "Content-Length: 10\r\n"
+	            "Trailer: X-Sum\r\n"
+	            "Proxy-Authorization: Basic Zm9vOmJhcg==\r\n"
+	            "Proxy-Authenticate: Basic\r\n"
+	            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+	            "Sec-WebSocket-Version: 13\r\n"
+	            "Sec-WebSocket-Extensions: permessage-deflate\r\n"
+	            "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
+	            "Sec-WebSocket-Protocol: chat\r\n"
+	            "X-After: 2\r\n"
+	            "\r\n",
+	            u, out, sizeof(out));
+	/* No protocol in u: the client's offer goes only through u.protocol. */
+	assert_string_equal(out,
+	                    "GET /x HTTP/1.1\r\n" OUT_FIXED("h") "X-Before: 1\r\n"
+	                                                         "X-After: 2\r\n"
+	                                                         "X-Forwarded-For: 192.0.2.7\r\n"
+	                                                         "X-Forwarded-Proto: http\r\n"
+	                                                         "X-Request-Id: 7\r\n"
+	                                                         "\r\n");
+}
+
+static void test_write_upgrade_request_withholds_headers_named_by_connection(void **state)
+{
+	(void)state;
+	struct http_upgrade_out u = base_u;
+	u.path = S("/x");
+	char out[2048];
+	/* RFC 9110 7.6.1: every field a Connection line names is for this hop only, whichever
+	 * Connection line names it and whatever its case. */
+	upgrade_for("GET /x HTTP/1.1\r\n"
+	            "Host: h\r\n"
+	            "Connection: Upgrade, X-Hop\r\n"
+	            "X-Hop: secret\r\n"
+	            "X-Keep: 1\r\n"
+	            "x-other: gone\r\n"
+	            "Connection: X-OTHER , authorization\r\n"
+	            "Authorization: Bearer t\r\n"
+	            "X-Hop-Not: kept\r\n" CLIENT_UPGRADE "\r\n",
+	            u, out, sizeof(out));
+	assert_string_equal(out,
+	                    "GET /x HTTP/1.1\r\n" OUT_FIXED("h") "X-Keep: 1\r\n"
+	                                                         "X-Hop-Not: kept\r\n"
+	                                                         "X-Forwarded-For: 192.0.2.7\r\n"
+	                                                         "X-Forwarded-Proto: http\r\n"
+	                                                         "X-Request-Id: 7\r\n"
+	                                                         "\r\n");
+}
+
+static const char forged_req[] = "GET /x HTTP/1.1\r\n"
+                                 "Host: h\r\n" CLIENT_UPGRADE "X-Request-Id: client-chosen\r\n"
+                                 "X-Auth-Subject: admin\r\n"
+                                 "x-auth-subject: root\r\n"
+                                 "X-Forwarded-For: 203.0.113.1\r\n"
+                                 "X-Forwarded-Proto: https\r\n"
+                                 "X-Forwarded-For: 10.0.0.2\r\n"
+                                 "X-Real: 1\r\n"
+                                 "\r\n";
+
+static void test_write_upgrade_request_replaces_forged_gateway_headers(void **state)
+{
+	(void)state;
+	struct http_upgrade_out u = base_u;
+	u.path = S("/x");
+	u.auth_subject = S("alice");
+	char out[2048];
+	upgrade_for(forged_req, u, out, sizeof(out));
+	assert_string_equal(out,
+	                    "GET /x HTTP/1.1\r\n" OUT_FIXED("h") "X-Real: 1\r\n"
+	                                                         "X-Auth-Subject: alice\r\n"
+	                                                         "X-Forwarded-For: 192.0.2.7\r\n"
+	                                                         "X-Forwarded-Proto: http\r\n"
+	                                                         "X-Request-Id: 7\r\n"
+	                                                         "\r\n");
+	/* Without a verified subject the client's X-Auth-Subject is still removed. */
+	u.auth_subject = S("");
+	upgrade_for(forged_req, u, out, sizeof(out));
+	assert_null(strstr(out, "X-Auth-Subject"));
+	assert_null(strstr(out, "x-auth-subject"));
+	assert_null(strstr(out, "client-chosen"));
 }
 
 static void test_write_upgrade_request_appends_to_prior_forwarded_for(void **state)
 {
 	(void)state;
-	const struct http_upgrade_out u = {
-	    .path = S("/x"),
-	    .host = S("h"),
-	    .key = S("AAAAAAAAAAAAAAAAAAAAAA=="),
-	    .forwarded_prior = S("203.0.113.1, 10.0.0.2"),
-	    .forwarded_for = S("192.0.2.7"),
-	    .forwarded_proto = S("http"),
-	    .request_id = 0,
-	};
-	char out[1024];
+	/* --trust-forwarded: every X-Forwarded-For line, in order, then ours; the client's
+	 * X-Forwarded-Proto goes as sent instead of ours. X-Request-Id and X-Auth-Subject are
+	 * replaced all the same. */
+	struct http_upgrade_out u = base_u;
+	u.path = S("/x");
+	u.trust_forwarded = true;
+	char out[2048];
+	upgrade_for(forged_req, u, out, sizeof(out));
+	assert_string_equal(out,
+	                    "GET /x HTTP/1.1\r\n" OUT_FIXED("h") "X-Forwarded-Proto: https\r\n"
+	                                                         "X-Real: 1\r\n"
+	                                                         "X-Forwarded-For: 203.0.113.1, "
+	                                                         "10.0.0.2, 192.0.2.7\r\n"
+	                                                         "X-Request-Id: 7\r\n"
+	                                                         "\r\n");
+	/* Trusted, but the client sent no X-Forwarded-Proto: ours. */
+	upgrade_for("GET /x HTTP/1.1\r\nHost: h\r\n" CLIENT_UPGRADE "\r\n", u, out, sizeof(out));
+	assert_string_equal(out,
+	                    "GET /x HTTP/1.1\r\n" OUT_FIXED("h") "X-Forwarded-For: 192.0.2.7\r\n"
+	                                                         "X-Forwarded-Proto: http\r\n"
+	                                                         "X-Request-Id: 7\r\n"
+	                                                         "\r\n");
+}
+
+static void test_write_upgrade_request_drop_set_and_extra_headers(void **state)
+{
+	(void)state;
+	/* What the auth layer does with a token it consumed: drop the Authorization line, and
+	 * replace a Cookie line by one without the access_token cookie. */
+	struct req c;
+	assert_int_equal(req_parse(&c, "GET /x HTTP/1.1\r\n"
+	                               "Host: h\r\n"
+	                               "Authorization: Bearer t\r\n"
+	                               "Cookie: access_token=t; theme=dark\r\n"
+	                               "X-Tenant: acme\r\n" CLIENT_UPGRADE "\r\n"),
+	                 HTTP_RC_OK);
+	struct http_header_set drop;
+	http_header_set_init(&drop);
+	assert_false(http_header_set_has(&drop, 1));
+	http_header_set_add(&drop, 1);
+	http_header_set_add(&drop, 2);
+	http_header_set_add(&drop, HTTP_MAX_HEADERS); /* ignored, no such line */
+	assert_true(http_header_set_has(&drop, 1));
+	assert_true(http_header_set_has(&drop, 2));
+	assert_false(http_header_set_has(&drop, 3));
+	assert_false(http_header_set_has(&drop, HTTP_MAX_HEADERS));
+	const struct http_header extra[] = {{S("Cookie"), S("theme=dark")}};
+	struct http_upgrade_out u = base_u;
+	u.path = S("/x");
+	u.req = &c.r;
+	u.drop = &drop;
+	u.extra = extra;
+	u.n_extra = 1;
+	char out[2048];
 	write_checked(do_upgrade, &u, out, sizeof(out));
-	assert_string_equal(out, "GET /x HTTP/1.1\r\n"
-	                         "Host: h\r\n"
-	                         "Upgrade: websocket\r\n"
-	                         "Connection: Upgrade\r\n"
-	                         "Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA==\r\n"
-	                         "Sec-WebSocket-Version: 13\r\n"
-	                         "X-Forwarded-For: 203.0.113.1, 10.0.0.2, 192.0.2.7\r\n"
-	                         "X-Forwarded-Proto: http\r\n"
-	                         "X-Request-Id: 0\r\n"
-	                         "\r\n");
+	assert_string_equal(out,
+	                    "GET /x HTTP/1.1\r\n" OUT_FIXED("h") "X-Tenant: acme\r\n"
+	                                                         "Cookie: theme=dark\r\n"
+	                                                         "X-Forwarded-For: 192.0.2.7\r\n"
+	                                                         "X-Forwarded-Proto: http\r\n"
+	                                                         "X-Request-Id: 7\r\n"
+	                                                         "\r\n");
+	req_done(&c);
+}
+
+static void test_header_is_withheld_answers_per_line(void **state)
+{
+	(void)state;
+	struct req c;
+	assert_int_equal(req_parse(&c, "GET /x HTTP/1.1\r\n"
+	                               "Host: h\r\n"
+	                               "X-Forwarded-Proto: https\r\n"
+	                               "Connection: x-a\r\n"
+	                               "X-A: 1\r\n"
+	                               "X-B: 2\r\n"
+	                               "\r\n"),
+	                 HTTP_RC_OK);
+	assert_true(http_header_is_withheld(&c.r, 0, false));  /* Host */
+	assert_true(http_header_is_withheld(&c.r, 1, false));  /* X-Forwarded-Proto */
+	assert_false(http_header_is_withheld(&c.r, 1, true));  /* trusted */
+	assert_true(http_header_is_withheld(&c.r, 2, false));  /* Connection */
+	assert_true(http_header_is_withheld(&c.r, 3, false));  /* named by Connection */
+	assert_false(http_header_is_withheld(&c.r, 4, false)); /* X-B */
+	assert_true(http_header_is_withheld(&c.r, 5, false));  /* no such line */
+	req_done(&c);
 }
 
 static void test_write_upgrade_request_roundtrips_through_the_parser(void **state)
 {
 	(void)state;
+	struct req c0;
+	assert_int_equal(req_parse(&c0, "GET / HTTP/1.1\r\nHost: h:8080\r\n" CLIENT_UPGRADE
+	                                "X-Tenant: acme\r\n\r\n"),
+	                 HTTP_RC_OK);
 	const struct http_upgrade_out u = {
 	    .path_prefix = S("/api"),
 	    .path = S("/"),
-	    .host = S("h:8080"),
+	    .req = &c0.r,
 	    .key = S("dGhlIHNhbXBsZSBub25jZQ=="),
 	    .protocol = S("chat"),
 	    .forwarded_for = S("::1"),
 	    .forwarded_proto = S("http"),
-	    .request_id = UINT64_MAX,
+	    .request_id = S("node-a.18446744073709551615"),
 	};
 	char out[1024];
 	int n = http_write_upgrade_request(out, sizeof(out), &u);
+	req_done(&c0);
 	assert_true(n > 0);
 	struct req c;
 	assert_int_equal(req_parse_n(&c, out, (size_t)n, &lim), HTTP_RC_OK);
@@ -1141,7 +1373,7 @@ static void test_write_upgrade_request_roundtrips_through_the_parser(void **stat
 	assert_true(str_is(c.r.target, "/api/"));
 	assert_true(str_is(c.r.host, "h:8080"));
 	assert_true(str_is(c.r.ws_protocol, "chat"));
-	assert_true(str_is(c.r.headers[c.r.n_headers - 1].value, "ffffffffffffffff"));
+	assert_true(str_is(c.r.headers[c.r.n_headers - 1].value, "node-a.18446744073709551615"));
 	assert_int_equal(http_check_upgrade(&c.r), HTTP_REJ_NONE);
 	req_done(&c);
 }
@@ -1149,19 +1381,101 @@ static void test_write_upgrade_request_roundtrips_through_the_parser(void **stat
 static void test_write_upgrade_request_refuses_injection(void **state)
 {
 	(void)state;
+	struct req c;
+	assert_int_equal(req_parse(&c, "GET /x HTTP/1.1\r\nHost: h\r\n\r\n"), HTTP_RC_OK);
 	char out[1024];
-	struct http_upgrade_out u = {
-	    .path = S("/x"),
-	    .host = S("h"),
-	    .key = S("AAAAAAAAAAAAAAAAAAAAAA=="),
-	    .cookie = S("a=1\r\nX-Auth-Subject: admin"),
-	};
+	struct http_header extra[] = {{S("Cookie"), S("a=1\r\nX-Auth-Subject: admin")}};
+	struct http_upgrade_out u = base_u;
+	u.path = S("/x");
+	u.req = &c.r;
+	u.extra = extra;
+	u.n_extra = 1;
 	assert_int_equal(http_write_upgrade_request(out, sizeof(out), &u), -1);
-	u.cookie = S("");
+	extra[0] = (struct http_header){S("X-A\r\nX-Auth-Subject"), S("admin")};
+	assert_int_equal(http_write_upgrade_request(out, sizeof(out), &u), -1);
+	extra[0] = (struct http_header){S(""), S("v")};
+	assert_int_equal(http_write_upgrade_request(out, sizeof(out), &u), -1);
+	u.n_extra = 0;
+	u.request_id = S("1\r\nX-Auth-Subject: admin");
+	assert_int_equal(http_write_upgrade_request(out, sizeof(out), &u), -1);
+	u.request_id = S("1");
 	u.path = S("/x HTTP/1.0\r\n");
 	assert_int_equal(http_write_upgrade_request(out, sizeof(out), &u), -1);
 	u.path = S("/x");
 	assert_true(http_write_upgrade_request(out, sizeof(out), &u) > 0);
+	/* A request that did not come from the parser: its values are checked too. */
+	c.r.headers[c.r.n_headers++] = (struct http_header){S("X-Evil"), S("a\nb")};
+	assert_int_equal(http_write_upgrade_request(out, sizeof(out), &u), -1);
+	u.req = NULL;
+	assert_int_equal(http_write_upgrade_request(out, sizeof(out), &u), -1);
+	req_done(&c);
+}
+
+/* The largest head the parser accepts, shaped to grow the most when re-emitted (100 lines,
+ * bare LF, no space after the colon, all forwarded), with a full caller budget: fits in
+ * HTTP_UPGRADE_OUT_MAX. One byte less of cap is -1, written inside a guarded buffer. */
+static void test_write_upgrade_request_worst_case_head_fits_out_max(void **state)
+{
+	(void)state;
+	static char head[WSG_HEAD_MAX_DEFAULT + 1];
+	size_t n = 0;
+	n += (size_t)snprintf(head + n, sizeof(head) - n,
+	                      "GET /p HTTP/1.1\nHost:h\nSec-WebSocket-Protocol:a\n"
+	                      "X-Forwarded-For:1\nX-Forwarded-For:2\n");
+	unsigned lines = 4;
+	/* Filler lines "X-F<nn>:vvv\n" sharing what is left, the last one taking the rest. */
+	size_t blank = 1;
+	unsigned fill = HTTP_MAX_HEADERS - lines;
+	size_t room = WSG_HEAD_MAX_DEFAULT - n - blank;
+	for (unsigned i = 0; i < fill; i++) {
+		size_t each = room / (fill - i);
+		int k = snprintf(head + n, sizeof(head) - n, "X-F%02u:", i);
+		n += (size_t)k;
+		size_t v = each - (size_t)k - 1;
+		memset(head + n, 'v', v);
+		n += v;
+		head[n++] = '\n';
+		room -= each;
+	}
+	head[n++] = '\n';
+	assert_int_equal(n, WSG_HEAD_MAX_DEFAULT);
+
+	struct req c;
+	assert_int_equal(req_parse_n(&c, head, n, &lim), HTTP_RC_OK);
+	assert_int_equal(c.r.n_headers, HTTP_MAX_HEADERS);
+
+	/* The caller's budget: path prefix, subject, id, address and one extra line. */
+	static char budget[HTTP_UPGRADE_OUT_CALLER_MAX];
+	memset(budget, 'c', sizeof(budget));
+	budget[0] = '/';
+	const size_t pfx = 1000, sub = 1000, rid = 40, addr = 39;
+	size_t extra_v = HTTP_UPGRADE_OUT_CALLER_MAX - pfx - sub - rid - addr - 4 - 6;
+	const struct http_header extra[] = {{S("Cookie"), {budget, extra_v}}};
+	struct http_upgrade_out u = {
+	    .path_prefix = {budget, pfx},
+	    .path = c.r.path,
+	    .key = S(KEY_A),
+	    .protocol = S("a"),
+	    .req = &c.r,
+	    .extra = extra,
+	    .n_extra = 1,
+	    .trust_forwarded = true,
+	    .auth_subject = {budget, sub},
+	    .forwarded_for = {"ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", addr},
+	    .forwarded_proto = S("https"),
+	    .request_id = {budget, rid},
+	};
+	static const char zeros_out[HTTP_UPGRADE_OUT_MAX];
+	struct guard_area g;
+	char *buf = (char *)guard_copy(&g, zeros_out, HTTP_UPGRADE_OUT_MAX);
+	int w = http_write_upgrade_request(buf, HTTP_UPGRADE_OUT_MAX, &u);
+	assert_true(w > 0);
+	print_message("worst case: %d of %u bytes\n", w, (unsigned)HTTP_UPGRADE_OUT_MAX);
+	guard_release(&g);
+	buf = (char *)guard_copy(&g, zeros_out, (size_t)w - 1);
+	assert_int_equal(http_write_upgrade_request(buf, (size_t)w - 1, &u), -1);
+	guard_release(&g);
+	req_done(&c);
 }
 
 /* ---- response ---- */
@@ -1439,7 +1753,15 @@ int main(void)
 	    cmocka_unit_test(test_write_status_replaces_unprintable_reason),
 	    cmocka_unit_test(test_write_status_out_of_range_is_minus_one),
 	    cmocka_unit_test(test_write_upgrade_request_composes_prefix_path_query),
+	    cmocka_unit_test(
+	        test_write_upgrade_request_forwards_end_to_end_headers_in_client_order),
+	    cmocka_unit_test(test_write_upgrade_request_withholds_every_hop_by_hop_header),
+	    cmocka_unit_test(test_write_upgrade_request_withholds_headers_named_by_connection),
+	    cmocka_unit_test(test_write_upgrade_request_replaces_forged_gateway_headers),
 	    cmocka_unit_test(test_write_upgrade_request_appends_to_prior_forwarded_for),
+	    cmocka_unit_test(test_write_upgrade_request_drop_set_and_extra_headers),
+	    cmocka_unit_test(test_header_is_withheld_answers_per_line),
+	    cmocka_unit_test(test_write_upgrade_request_worst_case_head_fits_out_max),
 	    cmocka_unit_test(test_write_upgrade_request_roundtrips_through_the_parser),
 	    cmocka_unit_test(test_write_upgrade_request_refuses_injection),
 	    cmocka_unit_test(test_response_101_parses_and_upgrades),
