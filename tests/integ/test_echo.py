@@ -249,6 +249,28 @@ def backend_sees_path_query_and_forwarded_headers(ctx):
 
 
 @runner.test(timeout=40)
+def backend_sees_end_to_end_headers_in_order_and_no_hop_by_hop(ctx):
+    # Every end-to-end header reaches the backend in the client's order (Authorization and
+    # application headers included); hop-by-hop ones, those named by Connection and the
+    # gateway's own (X-Auth-Subject forged by the client) do not.
+    b = ctx.backend(mode="ws", after="echo")
+    gw = ctx.gateway([f"/={b.url}"])
+    extra = ["X-Tenant: acme", "Authorization: Bearer abc", "Cookie: a=1",
+             "Connection: X-Hop", "X-Hop: secret", "Keep-Alive: 5", "TE: trailers",
+             "X-Auth-Subject: admin", "Cookie: b=2", "X-Last: z"]
+    RawWS(gw.port, "/t", extra=extra).close()
+    check_eq(b.upgrades, 1, "upgrade requests seen by the backend")
+    got = [(k, v) for k, v in b.requests[0]["headers"]
+           if k in ("x-tenant", "authorization", "cookie", "x-last")]
+    check_eq(got, [("x-tenant", "acme"), ("authorization", "Bearer abc"), ("cookie", "a=1"),
+                   ("cookie", "b=2"), ("x-last", "z")], "end-to-end headers, in order")
+    names = [k for k, _ in b.requests[0]["headers"]]
+    for gone in ("x-hop", "keep-alive", "te", "x-auth-subject"):
+        check(gone not in names, f"{gone} must not reach the backend: {names!r}")
+    check_eq(names.count("connection"), 1, "one Connection line (ours)")
+
+
+@runner.test(timeout=40)
 def strip_prefix_route_key(ctx):
     # SPEC route key strip-prefix=true: /chat/x gives /x, /chat gives /.
     b = ctx.backend(mode="ws", after="echo")
