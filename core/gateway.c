@@ -238,9 +238,13 @@ int gateway_run(const struct wsg_config *cfg, enum gw_mode mode, const char *pro
 	}
 	int admin_fd = -1;
 	if (mode == GW_MODE_PROXY && !cfg->admin_off) {
-		admin_fd = gateway_listen(prog, &cfg->admin, false);
-		if (admin_fd == -1)
+		/* Exclusive (no SO_REUSEPORT): two gateways must not share health checks. */
+		char err[160];
+		admin_fd = admin_listen(&cfg->admin, false, err, sizeof(err));
+		if (admin_fd == -1) {
+			fprintf(stderr, "%s: %s\n", prog, err);
 			goto out_close_listeners;
+		}
 	}
 
 	if (mode == GW_MODE_PROXY) {
