@@ -42,7 +42,8 @@ static uint64_t gateway_clock_ms(void)
  * Returns the fd, or -1 after printing the one-line reason. */
 static int gateway_listen(const char *prog, const struct cfg_addr *addr, bool nodelay)
 {
-	/* The admin listener (nodelay false) is polled by the control thread: non-blocking. */
+	/* nodelay false gives a non-blocking socket; every caller passes true today (the admin
+	 * listener comes from admin_listen(), without SO_REUSEPORT). */
 	int fd = socket(addr->ss.ss_family,
 	                SOCK_STREAM | SOCK_CLOEXEC | (nodelay ? 0 : SOCK_NONBLOCK), 0);
 	if (fd == -1) {
