@@ -1,39 +1,512 @@
-/* Admin API over plain HTTP/1.1 on the control thread (see admin.h).
+/* core/admin.c: the admin listener (see admin.h). Runs on the control thread only.
  *
- * Each admin connection gets a fixed buffer; a request head is parsed with the same
- * proto/http1 parser as client upgrades (so the same limits and rejections apply), answered
- * with Connection: close, and the socket is closed. Slow or silent admin clients are cut after
- * ADMIN_TIMEOUT_MS so they cannot pin slots. */
+ * Owns: the admin listening socket, one epoll instance, and a malloc'd struct admin_conn per
+ * admin client on a doubly linked list in accept order. Each client goes READ (collect a
+ * request head, parsed with proto/http1's http_parse_request_http10, so HTTP/1.0 health
+ * checks work and every other limit and rejection is the upgrade path's) -> WRITE (the answer,
+ * Connection: close, sent as the socket takes it; an EAGAIN keeps the unsent tail and waits
+ * for EPOLLOUT) -> LINGER (our side shut, unread bytes such as a refused body discarded until
+ * the client closes, so that our close does not reset the connection under the answer).
+ *
+ * Invariants: at most ADMIN_CONNS_MAX clients; when full, a new client evicts the oldest one
+ * still reading (a health check is never refused because idle sockets hold every place). An
+ * idle client owns no buffer; the head buffer starts at ADMIN_IN_FIRST bytes on the first
+ * read and doubles up to ADMIN_HEAD_MAX (16 KiB, then 431). A body is never buffered yet: its
+ * Content-Length is checked (over ADMIN_BODY_MAX is 413) and it is discarded while lingering.
+ * Every client has one deadline, ADMIN_DEADLINE_MS after accept, for the whole exchange;
+ * since it is the same span for all, the list in accept order is also deadline order, and
+ * the sweep stops at the first client that is still in time. Clients closed while a batch of
+ * epoll events is handled go on a dead list and are freed after it, so a later event of the
+ * same batch never points at freed memory. Work per call is bounded: one epoll_wait of
+ * ADMIN_EVENTS, one recv or send per ready client, ADMIN_ACCEPT_BATCH accepts.
+ *
+ * Rejected: one pollfd per client in the control thread's poll() (the old design: a fixed
+ * table of 32, which idle sockets filled and so locked /healthz out; a growable array would
+ * be rebuilt and scanned on every 100 ms turn); a thread of its own for the admin (the
+ * control thread already wakes every 100 ms and the answers are tiny; another thread is
+ * another shutdown to order); the control thread's io_uring (it is used synchronously for
+ * commands to workers, and mixing long-lived admin reads into it would need a CQE dispatcher
+ * there); keep-alive (health checkers open one connection per check anyway, and one answer
+ * per connection keeps every state above one-way). */
 #include "core/admin.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/bug.h"
 #include "core/gateway.h"
+#include "core/log.h"
 #include "proto/http1.h"
 
-#define ADMIN_MAX_CONNS  32
-#define ADMIN_BUF        8192
-#define ADMIN_TIMEOUT_MS 5000u
+#define ADMIN_CONNS_MAX    1024u                /* clients at once; then the oldest goes */
+#define ADMIN_HEAD_MAX     WSG_HEAD_MAX_DEFAULT /* request head bytes, then 431 */
+#define ADMIN_BODY_MAX     (1024u * 1024u)      /* declared body bytes, then 413 */
+#define ADMIN_IN_FIRST     1024u                /* first head buffer; doubles as needed */
+#define ADMIN_DEADLINE_MS  5000u                /* accept to answer sent and client gone */
+#define ADMIN_ACCEPT_BATCH 64u                  /* accepts per call */
+#define ADMIN_EVENTS       64                   /* epoll events per call */
+#define ADMIN_ACCEPT_PAUSE 100u                 /* ms without accepting after EMFILE etc. */
+#define ADMIN_ALLOW        "GET, HEAD"          /* methods of /healthz and /readyz */
+
+enum admin_state {
+	ADMIN_S_READ = 1, /* collecting the request head */
+	ADMIN_S_WRITE,    /* sending out[out_off, out_len) */
+	ADMIN_S_LINGER,   /* answer sent, write side shut; discarding until EOF or deadline */
+};
 
 struct admin_conn {
-	int fd; /* -1 when the slot is free */
-	size_t len;
-	uint64_t started_ms;
+	struct admin_conn *prev, *next; /* a->head..a->tail in accept (= deadline) order */
+	int fd;                         /* -1 once closed (on the dead list) */
+	enum admin_state state;
+	uint64_t deadline_ms; /* accept + ADMIN_DEADLINE_MS; cut when passed */
 	struct http_parser hp;
-	char buf[ADMIN_BUF];
+	char *in;      /* request head bytes; NULL until the first read */
+	size_t in_len; /* bytes in `in` */
+	size_t in_cap; /* allocated size of `in`, <= ADMIN_HEAD_MAX */
+	char *out;     /* the whole answer; NULL outside WRITE */
+	size_t out_len;
+	size_t out_off; /* bytes of out already sent */
 };
 
 struct admin {
-	struct gateway *gw;
+	struct gateway *gw; /* borrowed: readiness flags */
 	int listen_fd;
-	struct admin_conn conns[ADMIN_MAX_CONNS];
+	int epfd;
+	struct admin_conn *head, *tail; /* live clients, oldest first */
+	struct admin_conn *dead;        /* closed during this call, freed at its end (via next) */
+	unsigned n_conns;               /* live clients */
+	bool accept_paused;             /* listener out of the epoll set after EMFILE and such */
+	uint64_t accept_resume_ms;
+	uint64_t evicted; /* clients cut to make room, for the log */
 };
+
+/* ---- the listening socket ---- */
+
+int admin_listen(const struct cfg_addr *addr, bool reuse_port, char *err, size_t err_len)
+{
+	int fd = socket(addr->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd == -1)
+		goto out_err;
+	int one = 1;
+	/* SO_REUSEADDR only lets us bind past TIME_WAIT; on Linux it never lets two sockets
+	 * listen on one port. SO_REUSEPORT would, and the kernel would then split health checks
+	 * between an old and a new gateway: only on request. */
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0)
+		goto out_close;
+	if (reuse_port && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0)
+		goto out_close;
+	if (addr->ss.ss_family == AF_INET6 &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0)
+		goto out_close;
+	if (bind(fd, (const struct sockaddr *)&addr->ss, addr->len) != 0 || listen(fd, 512) != 0)
+		goto out_close;
+	return fd;
+
+out_close:;
+	int saved = errno;
+	close(fd);
+	errno = saved;
+out_err:;
+	/* "Address already in use" -> "address already in use": it follows a colon. */
+	const char *why = strerror(errno);
+	int n = snprintf(err, err_len, "--admin %s: %s", addr->text, why);
+	size_t at = strlen("--admin ") + strlen(addr->text) + 2;
+	if (n > 0 && at < err_len && err[at] >= 'A' && err[at] <= 'Z')
+		err[at] = (char)(err[at] - 'A' + 'a');
+	return -1;
+}
+
+/* ---- client list ---- */
+
+static int admin_watch(struct admin *a, struct admin_conn *ac, int op, uint32_t events)
+{
+	struct epoll_event ev = {.events = events, .data.ptr = ac};
+	return epoll_ctl(a->epfd, op, ac->fd, &ev);
+}
+
+/* Closes the client's socket and moves it to the dead list; its memory lives until the end
+ * of the current admin_on_poll, so that later events of the batch can see fd == -1. */
+static void admin_conn_close(struct admin *a, struct admin_conn *ac)
+{
+	if (ac->fd == -1)
+		return;
+	close(ac->fd); /* also drops it from the epoll set */
+	ac->fd = -1;
+	if (ac->prev != NULL)
+		ac->prev->next = ac->next;
+	else
+		a->head = ac->next;
+	if (ac->next != NULL)
+		ac->next->prev = ac->prev;
+	else
+		a->tail = ac->prev;
+	a->n_conns--;
+	free(ac->in);
+	ac->in = NULL;
+	free(ac->out);
+	ac->out = NULL;
+	ac->prev = NULL;
+	ac->next = a->dead;
+	a->dead = ac;
+}
+
+static void admin_free_dead(struct admin *a)
+{
+	while (a->dead != NULL) {
+		struct admin_conn *ac = a->dead;
+		a->dead = ac->next;
+		free(ac);
+	}
+}
+
+/* Makes room for one more client: the oldest that is still reading goes (it has had the
+ * longest to send a request; one that is being answered is about to leave anyway). */
+static void admin_evict_one(struct admin *a)
+{
+	struct admin_conn *victim = a->head;
+	for (struct admin_conn *ac = a->head; ac != NULL; ac = ac->next) {
+		if (ac->state == ADMIN_S_READ) {
+			victim = ac;
+			break;
+		}
+	}
+	if (victim == NULL)
+		return;
+	if (a->evicted++ == 0)
+		LOG_WARN("admin_evict", "conns=%u why=\"admin client limit reached, oldest cut\"",
+		         a->n_conns);
+	admin_conn_close(a, victim);
+}
+
+/* ---- answers ---- */
+
+/* Shuts our side once the answer is out and waits for the client's EOF (see the note at
+ * the top); the head buffer is no longer needed. */
+static void admin_conn_linger(struct admin *a, struct admin_conn *ac)
+{
+	free(ac->out);
+	ac->out = NULL;
+	free(ac->in);
+	ac->in = NULL;
+	ac->in_len = ac->in_cap = 0;
+	shutdown(ac->fd, SHUT_WR);
+	ac->state = ADMIN_S_LINGER;
+	if (admin_watch(a, ac, EPOLL_CTL_MOD, EPOLLIN) != 0)
+		admin_conn_close(a, ac);
+}
+
+/* Sends what the socket takes of the answer's tail. Returns with the client lingering (all
+ * sent), waiting for EPOLLOUT (some left), or closed (an error). */
+static void admin_conn_flush(struct admin *a, struct admin_conn *ac)
+{
+	while (ac->out_off < ac->out_len) {
+		ssize_t n = send(ac->fd, ac->out + ac->out_off, ac->out_len - ac->out_off,
+		                 MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			if (admin_watch(a, ac, EPOLL_CTL_MOD, EPOLLOUT) != 0)
+				admin_conn_close(a, ac);
+			return;
+		}
+		if (n == -1) {
+			admin_conn_close(a, ac);
+			return;
+		}
+		ac->out_off += (size_t)n;
+	}
+	admin_conn_linger(a, ac);
+}
+
+/* Queues one answer and starts sending it. head_only (HEAD) keeps status and headers,
+ * Content-Length included, and drops the body (RFC 9110 9.3.2). status 204 carries no
+ * Content-Length and no body (RFC 9110 8.6, 15.3.5). allow, when not NULL, is sent as Allow.
+ * The status line is always HTTP/1.1, also to an HTTP/1.0 client: RFC 9110 2.5 has a server
+ * send the highest minor version it conforms to, and Connection: close means an HTTP/1.0
+ * client never meets a 1.1 feature it lacks. */
+static void admin_reply(struct admin *a, struct admin_conn *ac, unsigned status, const char *reason,
+                        const char *body, const char *allow, bool head_only)
+{
+	size_t blen = status == 204 ? 0 : strlen(body);
+	char head[512];
+	int hn;
+	if (status == 204)
+		hn = snprintf(head, sizeof(head),
+		              "HTTP/1.1 204 %s\r\n%s%s%sCache-Control: no-store\r\n"
+		              "Connection: close\r\n\r\n",
+		              reason, allow ? "Allow: " : "", allow ? allow : "",
+		              allow ? "\r\n" : "");
+	else
+		hn = snprintf(head, sizeof(head),
+		              "HTTP/1.1 %u %s\r\nContent-Type: application/json\r\n"
+		              "Content-Length: %zu\r\n%s%s%sCache-Control: no-store\r\n"
+		              "Connection: close\r\n\r\n",
+		              status, reason, blen, allow ? "Allow: " : "", allow ? allow : "",
+		              allow ? "\r\n" : "");
+	/* The heads are ours and short; overflowing 512 bytes would be a bug here. */
+	WSG_BUG_ON(hn <= 0 || (size_t)hn >= sizeof(head));
+	size_t send_body = head_only ? 0 : blen;
+	ac->out = malloc((size_t)hn + send_body);
+	if (ac->out == NULL) {
+		admin_conn_close(a, ac); /* out of memory is load: this client goes, others stay */
+		return;
+	}
+	memcpy(ac->out, head, (size_t)hn);
+	memcpy(ac->out + hn, body, send_body);
+	ac->out_len = (size_t)hn + send_body;
+	ac->out_off = 0;
+	ac->state = ADMIN_S_WRITE;
+	admin_conn_flush(a, ac);
+}
+
+static bool admin_str_is(struct http_str s, const char *lit)
+{
+	size_t n = strlen(lit);
+	return s.n == n && memcmp(s.p, lit, n) == 0;
+}
+
+static bool admin_name_is(struct http_str name, const char *lower)
+{
+	size_t n = strlen(lower);
+	if (name.n != n)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = name.p[i];
+		if (c >= 'A' && c <= 'Z')
+			c = (char)(c - 'A' + 'a');
+		if (c != lower[i])
+			return false;
+	}
+	return true;
+}
+
+enum admin_body {
+	ADMIN_BODY_OK = 0,  /* none, or a Content-Length within ADMIN_BODY_MAX */
+	ADMIN_BODY_BAD,     /* 400: Content-Length not a number, or two that differ */
+	ADMIN_BODY_LARGE,   /* 413: over ADMIN_BODY_MAX */
+	ADMIN_BODY_CHUNKED, /* 411: Transfer-Encoding, whose size we cannot bound up front */
+};
+
+/* What the request declares about its body. RFC 9110 8.6: Content-Length is 1*DIGIT; RFC
+ * 9112 6.3: several that differ, or one next to Transfer-Encoding, are a framing error (400,
+ * the request-smuggling case). The value is only compared against the limit, never used to
+ * size anything. */
+static enum admin_body admin_check_body(const struct http_request *req)
+{
+	bool have_len = false, chunked = false;
+	uint64_t len = 0;
+	for (unsigned i = 0; i < req->n_headers; i++) {
+		const struct http_header *h = &req->headers[i];
+		if (admin_name_is(h->name, "transfer-encoding")) {
+			chunked = true;
+			continue;
+		}
+		if (!admin_name_is(h->name, "content-length"))
+			continue;
+		if (h->value.n == 0)
+			return ADMIN_BODY_BAD;
+		uint64_t v = 0;
+		for (size_t k = 0; k < h->value.n; k++) {
+			char c = h->value.p[k];
+			if (c < '0' || c > '9')
+				return ADMIN_BODY_BAD;
+			if (v <= ADMIN_BODY_MAX) /* saturate: anything past the limit is "large" */
+				v = v * 10 + (uint64_t)(c - '0');
+		}
+		if (have_len && v != len)
+			return ADMIN_BODY_BAD;
+		have_len = true;
+		len = v;
+	}
+	if (chunked && have_len)
+		return ADMIN_BODY_BAD;
+	if (chunked)
+		return ADMIN_BODY_CHUNKED;
+	return len > ADMIN_BODY_MAX ? ADMIN_BODY_LARGE : ADMIN_BODY_OK;
+}
+
+static void admin_route(struct admin *a, struct admin_conn *ac, const struct http_request *req)
+{
+	bool get = admin_str_is(req->method, "GET");
+	bool head = admin_str_is(req->method, "HEAD");
+	bool options = admin_str_is(req->method, "OPTIONS");
+	switch (admin_check_body(req)) {
+	case ADMIN_BODY_OK:
+		break;
+	case ADMIN_BODY_BAD:
+		admin_reply(a, ac, 400, "Bad Request", "{\"error\":\"bad request\"}\n", NULL, head);
+		return;
+	case ADMIN_BODY_LARGE:
+		admin_reply(a, ac, 413, "Content Too Large", "{\"error\":\"body over 1 MiB\"}\n",
+		            NULL, head);
+		return;
+	case ADMIN_BODY_CHUNKED:
+		admin_reply(a, ac, 411, "Length Required",
+		            "{\"error\":\"a body needs Content-Length\"}\n", NULL, head);
+		return;
+	}
+	bool healthz = admin_str_is(req->path, "/healthz");
+	bool readyz = admin_str_is(req->path, "/readyz");
+	/* OPTIONS / is what HAProxy's `option httpchk` sends by default and it wants a 2xx or
+	 * 3xx: "/" stands in for the server as a whole (OPTIONS *, which the parser refuses as
+	 * not origin-form). Allow names what the health endpoints take; OPTIONS itself is
+	 * answered but not advertised. */
+	if (options && (healthz || readyz || admin_str_is(req->path, "/"))) {
+		admin_reply(a, ac, 204, "No Content", "", ADMIN_ALLOW, false);
+		return;
+	}
+	if (!healthz && !readyz) {
+		admin_reply(a, ac, 404, "Not Found", "{\"error\":\"not found\"}\n", NULL, head);
+		return;
+	}
+	if (!get && !head) {
+		admin_reply(a, ac, 405, "Method Not Allowed",
+		            "{\"error\":\"method not allowed\"}\n", ADMIN_ALLOW, false);
+		return;
+	}
+	if (healthz) {
+		admin_reply(a, ac, 200, "OK", "{\"status\":\"ok\"}\n", NULL, head);
+		return;
+	}
+	bool ready = atomic_load(&a->gw->listening) && !atomic_load(&a->gw->draining);
+	if (ready)
+		admin_reply(a, ac, 200, "OK", "{\"status\":\"ready\"}\n", NULL, head);
+	else
+		admin_reply(a, ac, 503, "Service Unavailable", "{\"status\":\"draining\"}\n", NULL,
+		            head);
+}
+
+/* ---- reading ---- */
+
+/* One recv into the head buffer (taken or grown first), then a parse of everything so far. */
+static void admin_conn_read(struct admin *a, struct admin_conn *ac)
+{
+	if (ac->in_len == ac->in_cap) {
+		/* The parser answers 431 as soon as ADMIN_HEAD_MAX bytes hold no end, so a full
+		 * buffer below the limit is the only case left. */
+		size_t cap = ac->in_cap == 0 ? ADMIN_IN_FIRST : ac->in_cap * 2;
+		if (cap > ADMIN_HEAD_MAX)
+			cap = ADMIN_HEAD_MAX;
+		char *in = realloc(ac->in, cap);
+		if (in == NULL) {
+			admin_conn_close(a, ac);
+			return;
+		}
+		ac->in = in;
+		ac->in_cap = cap;
+	}
+	ssize_t n = recv(ac->fd, ac->in + ac->in_len, ac->in_cap - ac->in_len, MSG_DONTWAIT);
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return;
+	if (n <= 0) {
+		admin_conn_close(a, ac); /* gone before a whole request: nothing to answer */
+		return;
+	}
+	ac->in_len += (size_t)n;
+
+	const struct wsg_limits lim = {.head_max = ADMIN_HEAD_MAX,
+	                               .headers_max = WSG_HEADERS_MAX_DEFAULT};
+	/* Static: struct http_request is ~3.5 KiB of views, too big to want on the stack of a
+	 * loop that may grow; the control thread is the only caller. */
+	static struct http_request req;
+	size_t used;
+	switch (http_parse_request_http10(&ac->hp, ac->in, ac->in_len, &lim, &req, &used)) {
+	case HTTP_RC_MORE:
+		return;
+	case HTTP_RC_FAIL:
+		switch (http_parser_reject(&ac->hp)) {
+		case HTTP_REJ_HEAD_TOO_LARGE:
+			admin_reply(a, ac, 431, "Request Header Fields Too Large",
+			            "{\"error\":\"request head over 16 KiB or 100 lines\"}\n", NULL,
+			            false);
+			return;
+		case HTTP_REJ_HTTP_VERSION:
+			admin_reply(a, ac, 505, "HTTP Version Not Supported",
+			            "{\"error\":\"HTTP/1.0 and HTTP/1.1 only\"}\n", NULL, false);
+			return;
+		default:
+			admin_reply(a, ac, 400, "Bad Request", "{\"error\":\"bad request\"}\n",
+			            NULL, false);
+			return;
+		}
+	case HTTP_RC_OK:
+		admin_route(a, ac, &req);
+		return;
+	}
+}
+
+/* Lingering: discard what the client still sends; its EOF (or an error) ends it. */
+static void admin_conn_discard(struct admin *a, struct admin_conn *ac)
+{
+	char scratch[4096];
+	ssize_t n = recv(ac->fd, scratch, sizeof(scratch), MSG_DONTWAIT);
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return;
+	if (n <= 0)
+		admin_conn_close(a, ac);
+}
+
+/* ---- accepting ---- */
+
+static void admin_accept_pause(struct admin *a, uint64_t now_ms)
+{
+	int why = errno;
+	struct epoll_event ev = {.events = 0, .data.ptr = NULL};
+	if (epoll_ctl(a->epfd, EPOLL_CTL_MOD, a->listen_fd, &ev) != 0)
+		return;
+	a->accept_paused = true;
+	a->accept_resume_ms = now_ms + ADMIN_ACCEPT_PAUSE;
+	LOG_WARN("admin_accept_error", "err=\"%s\" paused_ms=%u", strerror(why),
+	         ADMIN_ACCEPT_PAUSE);
+}
+
+static void admin_accept(struct admin *a, uint64_t now_ms)
+{
+	for (unsigned k = 0; k < ADMIN_ACCEPT_BATCH; k++) {
+		int fd = accept4(a->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd == -1) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ||
+			    errno == ECONNABORTED)
+				return;
+			/* EMFILE, ENFILE, ENOBUFS, ENOMEM: the listener stays readable, and a
+			 * level-triggered poll would spin the control thread. */
+			admin_accept_pause(a, now_ms);
+			return;
+		}
+		if (a->n_conns >= ADMIN_CONNS_MAX)
+			admin_evict_one(a);
+		struct admin_conn *ac = calloc(1, sizeof(*ac));
+		if (ac == NULL) {
+			close(fd);
+			continue;
+		}
+		ac->fd = fd;
+		ac->state = ADMIN_S_READ;
+		ac->deadline_ms = now_ms + ADMIN_DEADLINE_MS;
+		http_parser_init(&ac->hp);
+		if (admin_watch(a, ac, EPOLL_CTL_ADD, EPOLLIN) != 0) {
+			close(fd);
+			free(ac);
+			continue;
+		}
+		ac->prev = a->tail;
+		if (a->tail != NULL)
+			a->tail->next = ac;
+		else
+			a->head = ac;
+		a->tail = ac;
+		a->n_conns++;
+	}
+}
+
+/* ---- life ---- */
 
 struct admin *admin_new(struct gateway *gw, int listen_fd)
 {
@@ -42,149 +515,76 @@ struct admin *admin_new(struct gateway *gw, int listen_fd)
 		return NULL;
 	a->gw = gw;
 	a->listen_fd = listen_fd;
-	for (unsigned i = 0; i < ADMIN_MAX_CONNS; i++)
-		a->conns[i].fd = -1;
+	a->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (a->epfd == -1)
+		goto out_free_a;
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+	if (epoll_ctl(a->epfd, EPOLL_CTL_ADD, listen_fd, &ev) != 0)
+		goto out_close_epfd;
 	return a;
+
+out_close_epfd:;
+	int saved = errno;
+	close(a->epfd);
+	errno = saved;
+out_free_a:
+	free(a);
+	return NULL;
 }
 
 void admin_free(struct admin *a)
 {
 	if (a == NULL)
 		return;
-	for (unsigned i = 0; i < ADMIN_MAX_CONNS; i++)
-		if (a->conns[i].fd != -1)
-			close(a->conns[i].fd);
+	while (a->head != NULL)
+		admin_conn_close(a, a->head);
+	admin_free_dead(a);
+	close(a->epfd);
 	close(a->listen_fd);
 	free(a);
 }
 
 unsigned admin_pollfds(struct admin *a, struct pollfd *fds, unsigned cap)
 {
-	unsigned n = 0;
 	if (cap == 0)
 		return 0;
-	fds[n++] = (struct pollfd){.fd = a->listen_fd, .events = POLLIN};
-	for (unsigned i = 0; i < ADMIN_MAX_CONNS && n < cap; i++)
-		fds[n++] = (struct pollfd){.fd = a->conns[i].fd, .events = POLLIN};
-	return n;
-}
-
-static void admin_close(struct admin_conn *ac)
-{
-	close(ac->fd);
-	ac->fd = -1;
-}
-
-static void admin_reply(struct admin_conn *ac, unsigned status, const char *reason,
-                        const char *ctype, const char *body)
-{
-	char out[1024];
-	size_t blen = strlen(body);
-	int n = snprintf(out, sizeof(out),
-	                 "HTTP/1.1 %u %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-	                 "Connection: close\r\nCache-Control: no-store\r\n\r\n%s",
-	                 status, reason, ctype, blen, body);
-	if (n > 0 && (size_t)n < sizeof(out)) {
-		/* Small answers on a fresh socket: one send fits in its buffer. */
-		ssize_t rc = send(ac->fd, out, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
-		(void)rc;
-	}
-	admin_close(ac);
-}
-
-static bool admin_path_is(const struct http_request *req, const char *path)
-{
-	size_t n = strlen(path);
-	return req->path.n == n && memcmp(req->path.p, path, n) == 0;
-}
-
-static void admin_route(struct admin *a, struct admin_conn *ac, const struct http_request *req)
-{
-	bool get = req->method.n == 3 && memcmp(req->method.p, "GET", 3) == 0;
-	if (admin_path_is(req, "/healthz")) {
-		if (!get)
-			goto method;
-		admin_reply(ac, 200, "OK", "application/json", "{\"status\":\"ok\"}\n");
-		return;
-	}
-	if (admin_path_is(req, "/readyz")) {
-		if (!get)
-			goto method;
-		bool ready = atomic_load(&a->gw->listening) && !atomic_load(&a->gw->draining);
-		if (ready)
-			admin_reply(ac, 200, "OK", "application/json", "{\"status\":\"ready\"}\n");
-		else
-			admin_reply(ac, 503, "Service Unavailable", "application/json",
-			            "{\"status\":\"draining\"}\n");
-		return;
-	}
-	admin_reply(ac, 404, "Not Found", "application/json", "{\"error\":\"not found\"}\n");
-	return;
-method:
-	admin_reply(ac, 405, "Method Not Allowed", "application/json",
-	            "{\"error\":\"method not allowed\"}\n");
-}
-
-static void admin_on_readable(struct admin *a, struct admin_conn *ac)
-{
-	ssize_t n = recv(ac->fd, ac->buf + ac->len, sizeof(ac->buf) - ac->len, MSG_DONTWAIT);
-	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
-		admin_close(ac);
-		return;
-	}
-	if (n < 0)
-		return;
-	ac->len += (size_t)n;
-	struct wsg_limits lim = {.head_max = sizeof(ac->buf), .headers_max = 100};
-	struct http_request req;
-	size_t used;
-	switch (http_parse_request(&ac->hp, ac->buf, ac->len, &lim, &req, &used)) {
-	case HTTP_RC_MORE:
-		return;
-	case HTTP_RC_FAIL: {
-		char out[512];
-		int len = http_write_reject(out, sizeof(out), http_parser_reject(&ac->hp), 0);
-		if (len > 0) {
-			ssize_t rc = send(ac->fd, out, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT);
-			(void)rc;
-		}
-		admin_close(ac);
-		return;
-	}
-	case HTTP_RC_OK:
-		admin_route(a, ac, &req);
-		return;
-	}
+	fds[0] = (struct pollfd){.fd = a->epfd, .events = POLLIN};
+	return 1;
 }
 
 void admin_on_poll(struct admin *a, const struct pollfd *fds, unsigned n, uint64_t now_ms)
 {
 	if (n > 0 && (fds[0].revents & POLLIN)) {
-		for (unsigned k = 0; k < ADMIN_MAX_CONNS; k++) {
-			int fd = accept4(a->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-			if (fd == -1)
-				break;
-			struct admin_conn *ac = NULL;
-			for (unsigned i = 0; i < ADMIN_MAX_CONNS && ac == NULL; i++)
-				if (a->conns[i].fd == -1)
-					ac = &a->conns[i];
+		struct epoll_event evs[ADMIN_EVENTS];
+		int got = epoll_wait(a->epfd, evs, ADMIN_EVENTS, 0);
+		for (int i = 0; i < got; i++) {
+			struct admin_conn *ac = evs[i].data.ptr;
 			if (ac == NULL) {
-				close(fd);
+				admin_accept(a, now_ms);
+				continue;
+			}
+			if (ac->fd == -1)
+				continue; /* closed earlier in this batch (evicted, say) */
+			switch (ac->state) {
+			case ADMIN_S_READ:
+				admin_conn_read(a, ac);
+				break;
+			case ADMIN_S_WRITE:
+				admin_conn_flush(a, ac);
+				break;
+			case ADMIN_S_LINGER:
+				admin_conn_discard(a, ac);
 				break;
 			}
-			ac->fd = fd;
-			ac->len = 0;
-			ac->started_ms = now_ms;
-			http_parser_init(&ac->hp);
 		}
 	}
-	for (unsigned i = 1; i < n; i++) {
-		struct admin_conn *ac = &a->conns[i - 1];
-		if (ac->fd == -1)
-			continue;
-		if (fds[i].revents & (POLLIN | POLLHUP | POLLERR))
-			admin_on_readable(a, ac);
-		if (ac->fd != -1 && now_ms - ac->started_ms > ADMIN_TIMEOUT_MS)
-			admin_close(ac);
+	/* Accept order is deadline order (one span for all): stop at the first in time. */
+	while (a->head != NULL && a->head->deadline_ms <= now_ms)
+		admin_conn_close(a, a->head);
+	if (a->accept_paused && now_ms >= a->accept_resume_ms) {
+		struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+		if (epoll_ctl(a->epfd, EPOLL_CTL_MOD, a->listen_fd, &ev) == 0)
+			a->accept_paused = false;
 	}
+	admin_free_dead(a);
 }

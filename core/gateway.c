@@ -42,7 +42,8 @@ static uint64_t gateway_clock_ms(void)
  * Returns the fd, or -1 after printing the one-line reason. */
 static int gateway_listen(const char *prog, const struct cfg_addr *addr, bool nodelay)
 {
-	/* The admin listener (nodelay false) is polled by the control thread: non-blocking. */
+	/* nodelay false gives a non-blocking socket; every caller passes true today (the admin
+	 * listener comes from admin_listen(), without SO_REUSEPORT). */
 	int fd = socket(addr->ss.ss_family,
 	                SOCK_STREAM | SOCK_CLOEXEC | (nodelay ? 0 : SOCK_NONBLOCK), 0);
 	if (fd == -1) {
@@ -238,9 +239,13 @@ int gateway_run(const struct wsg_config *cfg, enum gw_mode mode, const char *pro
 	}
 	int admin_fd = -1;
 	if (mode == GW_MODE_PROXY && !cfg->admin_off) {
-		admin_fd = gateway_listen(prog, &cfg->admin, false);
-		if (admin_fd == -1)
+		/* Exclusive (no SO_REUSEPORT): two gateways must not share health checks. */
+		char err[160];
+		admin_fd = admin_listen(&cfg->admin, false, err, sizeof(err));
+		if (admin_fd == -1) {
+			fprintf(stderr, "%s: %s\n", prog, err);
 			goto out_close_listeners;
+		}
 	}
 
 	if (mode == GW_MODE_PROXY) {

@@ -4,6 +4,8 @@
  * Owns: the client request-head parser and the upgrade checks, the answers we write (101,
  * rejections, relayed backend statuses), the upgrade request we send a backend and the
  * parser for its response. Runs on a worker; every function is pure over caller memory.
+ * http_parse_request_http10 is the same parser with one difference, HTTP/1.0 admitted (Host
+ * optional for it), for the admin listener's health checks; the upgrade path never uses it.
  *
  * Parsing is two-phase. While a head is incomplete the only work is the search for the blank
  * line that ends it, bounded by lim->head_max, and the only state is how far that search got
@@ -385,10 +387,11 @@ static unsigned http_headers_cap(const struct wsg_limits *lim)
 
 /* Tokenises the complete head [buf, end). Returns the first check that fails, in SPEC.md's
  * order: 400 (syntax, Host), 431 (header lines), 505 (version). A line past the header cap
- * is 431 at once, without looking at the rest. */
+ * is 431 at once, without looking at the rest. http10_ok also admits HTTP/1.0, with or
+ * without Host (see http_parse_request_http10). */
 static enum http_reject http_request_tokenise(const char *buf, size_t end,
                                               const struct wsg_limits *lim,
-                                              struct http_request *out)
+                                              struct http_request *out, bool http10_ok)
 {
 	memset(out, 0, sizeof(*out));
 	size_t pos = 0;
@@ -412,19 +415,24 @@ static enum http_reject http_request_tokenise(const char *buf, size_t end,
 		if (!http_request_note(out, h))
 			return HTTP_REJ_MALFORMED;
 	}
+	/* HTTP/1.0 (RFC 1945) has no Host requirement; only the lenient entry point asks for
+	 * this, and only an exact "HTTP/1.0" qualifies (a missing Host on 2.0 stays 400, as in
+	 * the strict order). */
+	bool is_http10 = http10_ok && major == 1 && out->version_minor == 0;
 	/* RFC 9112 3.2: an HTTP/1.1 request without Host is 400. */
-	if (out->host.p == NULL)
+	if (out->host.p == NULL && !is_http10)
 		return HTTP_REJ_MALFORMED;
 	/* RFC 6455 4.1: the handshake is HTTP/1.1 or higher; HTTP/1.2+ does not exist and
 	 * HTTP/2 is not spoken in this form, so only 1.1 is served. */
-	if (major != 1 || out->version_minor != 1)
+	if (major != 1 || (out->version_minor != 1 && !is_http10))
 		return HTTP_REJ_HTTP_VERSION;
 	return HTTP_REJ_NONE;
 }
 
-enum http_rc http_parse_request(struct http_parser *p, const char *buf, size_t len,
-                                const struct wsg_limits *lim, struct http_request *out,
-                                size_t *used)
+static enum http_rc http_parse_request_versions(struct http_parser *p, const char *buf, size_t len,
+                                                const struct wsg_limits *lim,
+                                                struct http_request *out, size_t *used,
+                                                bool http10_ok)
 {
 	*used = 0;
 	if (p->_reject != HTTP_REJ_NONE)
@@ -437,12 +445,26 @@ enum http_rc http_parse_request(struct http_parser *p, const char *buf, size_t l
 			return http_fail(p, HTTP_REJ_HEAD_TOO_LARGE);
 		return HTTP_RC_MORE;
 	}
-	enum http_reject r = http_request_tokenise(buf, end, lim, out);
+	enum http_reject r = http_request_tokenise(buf, end, lim, out, http10_ok);
 	if (r != HTTP_REJ_NONE)
 		return http_fail(p, r);
 	p->_scanned = 0; /* ready for the next head, should the caller reuse the parser */
 	*used = end;
 	return HTTP_RC_OK;
+}
+
+enum http_rc http_parse_request(struct http_parser *p, const char *buf, size_t len,
+                                const struct wsg_limits *lim, struct http_request *out,
+                                size_t *used)
+{
+	return http_parse_request_versions(p, buf, len, lim, out, used, false);
+}
+
+enum http_rc http_parse_request_http10(struct http_parser *p, const char *buf, size_t len,
+                                       const struct wsg_limits *lim, struct http_request *out,
+                                       size_t *used)
+{
+	return http_parse_request_versions(p, buf, len, lim, out, used, true);
 }
 
 enum http_reject http_check_upgrade(const struct http_request *r)

@@ -104,6 +104,16 @@ enum http_rc http_parse_request(struct http_parser *p, const char *buf, size_t l
                                 const struct wsg_limits *lim, struct http_request *out,
                                 size_t *used);
 
+/* http_parse_request for the admin listener, whose clients are load-balancer health checks
+ * (HAProxy's `option httpchk` sends `OPTIONS / HTTP/1.0`, many probes `HEAD /healthz
+ * HTTP/1.0`): exactly the same parsing, limits and rejections, except that HTTP/1.0 is
+ * accepted too (out->version_minor says which) and an HTTP/1.0 request may omit Host (RFC
+ * 1945 has none; out->host.n is then 0). HTTP/1.1 still needs Host; HTTP/0.9, 1.2 and 2.0 are
+ * still HTTP_REJ_HTTP_VERSION. Never used for client upgrades: RFC 6455 4.1 wants 1.1. */
+enum http_rc http_parse_request_http10(struct http_parser *p, const char *buf, size_t len,
+                                       const struct wsg_limits *lim, struct http_request *out,
+                                       size_t *used);
+
 /* The upgrade checks of the SPEC.md table, in its order, on a parsed request: method GET
  * (HTTP_REJ_METHOD), Upgrade: websocket and Connection: upgrade (HTTP_REJ_NOT_UPGRADE),
  * Sec-WebSocket-Version: 13 (HTTP_REJ_WS_VERSION), a key that decodes to 16 bytes

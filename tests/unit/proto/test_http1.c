@@ -457,6 +457,112 @@ static void test_garbage_version_is_400(void **state)
 	assert_int_equal(req_reject_of("GET /\r\nHost: h\r\n\r\n"), HTTP_REJ_MALFORMED);
 }
 
+/* ---- request: http_parse_request_http10 (the admin listener's entry point) ---- */
+
+/* Parses s as a whole with the lenient entry point, from a guarded buffer. */
+static enum http_reject req10_reject_of(const char *s, struct http_request *out)
+{
+	struct guard_area g;
+	size_t n = strlen(s);
+	const char *buf = (const char *)guard_copy(&g, s, n);
+	struct http_parser p;
+	size_t used = 12345;
+	http_parser_init(&p);
+	enum http_rc rc = http_parse_request_http10(&p, buf, n, &lim, out, &used);
+	guard_release(&g);
+	assert_int_not_equal(rc, HTTP_RC_MORE);
+	if (rc != HTTP_RC_OK) {
+		assert_int_equal(used, 0);
+		return http_parser_reject(&p);
+	}
+	assert_int_equal(used, n);
+	return HTTP_REJ_NONE;
+}
+
+static void test_http10_entry_accepts_http10_with_and_without_host(void **state)
+{
+	(void)state;
+	struct http_request r;
+	assert_int_equal(req10_reject_of("HEAD /healthz HTTP/1.0\r\n\r\n", &r), HTTP_REJ_NONE);
+	assert_int_equal(r.version_minor, 0);
+	assert_int_equal(r.host.n, 0);
+	assert_null(r.host.p);
+	assert_int_equal(r.method.n, 4);
+	assert_int_equal(r.path.n, strlen("/healthz"));
+	/* HAProxy's `option httpchk` default */
+	assert_int_equal(req10_reject_of("OPTIONS / HTTP/1.0\r\n\r\n", &r), HTTP_REJ_NONE);
+	assert_int_equal(req10_reject_of("GET /readyz HTTP/1.0\r\nHost: h\r\n\r\n", &r),
+	                 HTTP_REJ_NONE);
+	assert_int_equal(r.host.n, 1);
+}
+
+static void test_http10_entry_accepts_http11_but_still_wants_its_host(void **state)
+{
+	(void)state;
+	struct http_request r;
+	assert_int_equal(req10_reject_of("GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n", &r),
+	                 HTTP_REJ_NONE);
+	assert_int_equal(r.version_minor, 1);
+	assert_int_equal(req10_reject_of("GET /healthz HTTP/1.1\r\n\r\n", &r), HTTP_REJ_MALFORMED);
+}
+
+static void test_http10_entry_rejects_other_versions_505(void **state)
+{
+	(void)state;
+	struct http_request r;
+	assert_int_equal(req10_reject_of("GET / HTTP/0.9\r\nHost: h\r\n\r\n", &r),
+	                 HTTP_REJ_HTTP_VERSION);
+	assert_int_equal(req10_reject_of("GET / HTTP/1.2\r\nHost: h\r\n\r\n", &r),
+	                 HTTP_REJ_HTTP_VERSION);
+	assert_int_equal(req10_reject_of("GET / HTTP/2.0\r\nHost: h\r\n\r\n", &r),
+	                 HTTP_REJ_HTTP_VERSION);
+	/* without Host only 1.0 is excused: the strict order (400 before 505) holds otherwise */
+	assert_int_equal(req10_reject_of("GET / HTTP/2.0\r\n\r\n", &r), HTTP_REJ_MALFORMED);
+}
+
+static void test_http10_entry_keeps_every_other_rejection(void **state)
+{
+	(void)state;
+	struct http_request r;
+	assert_int_equal(req10_reject_of("GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n", &r),
+	                 HTTP_REJ_MALFORMED);
+	assert_int_equal(req10_reject_of("GET / HTTP/1.0\r\nX : y\r\n\r\n", &r),
+	                 HTTP_REJ_MALFORMED);
+	assert_int_equal(req10_reject_of("GET * HTTP/1.0\r\n\r\n", &r), HTTP_REJ_MALFORMED);
+	assert_int_equal(req10_reject_of("GET / HTTP/1.0 \r\n\r\n", &r), HTTP_REJ_MALFORMED);
+	static char big[WSG_HEAD_MAX_DEFAULT + 64];
+	int n = snprintf(big, sizeof(big), "GET / HTTP/1.0\r\nX: ");
+	memset(big + n, 'a', sizeof(big) - (size_t)n - 5);
+	memcpy(big + sizeof(big) - 5, "\r\n\r\n", 5);
+	assert_int_equal(req10_reject_of(big, &r), HTTP_REJ_HEAD_TOO_LARGE);
+}
+
+static void test_http10_entry_at_every_split_point_is_more_until_complete(void **state)
+{
+	(void)state;
+	static const char s[] = "HEAD /healthz HTTP/1.0\r\nUser-Agent: probe\r\n\r\n";
+	const size_t n = sizeof(s) - 1;
+	for (size_t cut = 0; cut <= n; cut++) {
+		struct guard_area g;
+		const char *buf = (const char *)guard_copy(&g, s, cut);
+		struct http_parser p;
+		struct http_request r;
+		size_t used;
+		http_parser_init(&p);
+		enum http_rc rc = http_parse_request_http10(&p, buf, cut, &lim, &r, &used);
+		assert_int_equal(rc, cut < n ? HTTP_RC_MORE : HTTP_RC_OK);
+		guard_release(&g);
+	}
+}
+
+static void test_strict_entry_is_unchanged_for_http10(void **state)
+{
+	(void)state;
+	/* the upgrade path: 1.0 with Host stays 505, 1.0 without Host stays 400 (Host first) */
+	assert_int_equal(req_reject_of("GET / HTTP/1.0\r\nHost: h\r\n\r\n"), HTTP_REJ_HTTP_VERSION);
+	assert_int_equal(req_reject_of("HEAD /healthz HTTP/1.0\r\n\r\n"), HTTP_REJ_MALFORMED);
+}
+
 /* ---- request: malformed (400) ---- */
 
 static void test_malformed_request_lines_are_400(void **state)
@@ -1714,6 +1820,12 @@ int main(void)
 	    cmocka_unit_test(test_http10_is_505),
 	    cmocka_unit_test(test_http20_and_http12_are_505),
 	    cmocka_unit_test(test_garbage_version_is_400),
+	    cmocka_unit_test(test_http10_entry_accepts_http10_with_and_without_host),
+	    cmocka_unit_test(test_http10_entry_accepts_http11_but_still_wants_its_host),
+	    cmocka_unit_test(test_http10_entry_rejects_other_versions_505),
+	    cmocka_unit_test(test_http10_entry_keeps_every_other_rejection),
+	    cmocka_unit_test(test_http10_entry_at_every_split_point_is_more_until_complete),
+	    cmocka_unit_test(test_strict_entry_is_unchanged_for_http10),
 	    cmocka_unit_test(test_malformed_request_lines_are_400),
 	    cmocka_unit_test(test_header_without_colon_is_400),
 	    cmocka_unit_test(test_whitespace_before_colon_is_400),
