@@ -10,7 +10,9 @@
  * gateway will do (defaults filled in, auth resolved, names resolved), not to echo input. */
 #include "core/config.h"
 
+#include <arpa/inet.h>
 #include <cjson/cJSON.h>
+#include <netdb.h>
 #include <string.h>
 
 #include "core/config_int.h"
@@ -88,6 +90,22 @@ static const char *cfg_lb_name(enum rt_lb lb, const char *hdr, char *buf, size_t
 	return "round-robin";
 }
 
+/* "127.0.0.1:9001" or "[::1]:9001"; "" for a backend not resolved (never after parsing). */
+static void cfg_fmt_sockaddr(char *buf, size_t cap, const struct rt_backend_def *b)
+{
+	char host[INET6_ADDRSTRLEN], port[8];
+
+	buf[0] = '\0';
+	if (b->addr_len == 0 ||
+	    getnameinfo((const struct sockaddr *)&b->addr, b->addr_len, host, sizeof(host), port,
+	                sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+		return;
+	if (b->addr.ss_family == AF_INET6)
+		snprintf(buf, cap, "[%s]:%s", host, port);
+	else
+		snprintf(buf, cap, "%s:%s", host, port);
+}
+
 /* Numbers past 2^53 do not survive a JSON double: those go out as strings (both parse). */
 static bool cfg_add_u64(cJSON *o, const char *k, uint64_t v)
 {
@@ -141,6 +159,15 @@ static bool cfg_add_route(cJSON *arr, const struct rt_route_def *d)
 	ok = ok && b != NULL;
 	for (unsigned i = 0; ok && i < d->n_backends; i++) {
 		cJSON *s = cJSON_CreateString(d->backends[i].url);
+		ok = s != NULL && cJSON_AddItemToArray(b, s);
+	}
+	/* The addresses the backends resolved to, in the same order: what the gateway will
+	 * connect to. The parser accepts the key back and ignores it (it resolves afresh). */
+	b = ok ? cJSON_AddArrayToObject(o, "resolved") : NULL;
+	ok = ok && b != NULL;
+	for (unsigned i = 0; ok && i < d->n_backends; i++) {
+		cfg_fmt_sockaddr(buf, sizeof(buf), &d->backends[i]);
+		cJSON *s = cJSON_CreateString(buf);
 		ok = s != NULL && cJSON_AddItemToArray(b, s);
 	}
 	if (ok && d->has_lb)

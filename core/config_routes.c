@@ -298,7 +298,27 @@ static int cfg_json_route_obj(const cJSON *o, unsigned idx, struct rt_route_def 
 	{
 		const char *k = m->string ? m->string : "";
 		snprintf(key, kl, "routes[%u].%s", idx, k);
-		if (strcmp(k, "path") == 0) {
+		if (strcmp(k, "resolved") == 0) {
+			/* What --check-config prints next to "backends" (the addresses they
+			 * resolved to), so that its output reads back as a config. Checked for
+			 * shape only: the backends are resolved afresh, never taken from here. */
+			const cJSON *e;
+			unsigned i = 0;
+			if (!cJSON_IsArray(m)) {
+				config__errf(why, wl, "expected an array of strings, got %s",
+				             config__json_type(m));
+				goto out_fail;
+			}
+			cJSON_ArrayForEach(e, m)
+			{
+				snprintf(key, kl, "routes[%u].%s[%u]", idx, k, i++);
+				if (!cJSON_IsString(e)) {
+					config__errf(why, wl, "expected a string, got %s",
+					             config__json_type(e));
+					goto out_fail;
+				}
+			}
+		} else if (strcmp(k, "path") == 0) {
 			if (!cJSON_IsString(m)) {
 				config__errf(why, wl, "expected a string, got %s",
 				             config__json_type(m));

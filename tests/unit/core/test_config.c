@@ -702,6 +702,12 @@ static void test_bad_file_names_file_and_key(void **state)
 	expect_file_error("{\"listen\": [\"1.2.3.4:0\"]}", "\"listen[0]\"", "1.2.3.4:0");
 	expect_file_error("{\"listen\": [3]}", "\"listen[0]\"", "\"3\"");
 	expect_file_error("{\"trust-forwarded\": \"yes\"}", "\"trust-forwarded\"", "true or false");
+	expect_file_error("{\"routes\": [{\"path\":\"/a\",\"backends\":[\"ws://127.0.0.1:1\"],"
+	                  "\"resolved\":\"127.0.0.1:1\"}]}",
+	                  "\"routes[0].resolved\"", "array of strings");
+	expect_file_error("{\"routes\": [{\"path\":\"/a\",\"backends\":[\"ws://127.0.0.1:1\"],"
+	                  "\"resolved\":[\"127.0.0.1:1\", 2]}]}",
+	                  "\"routes[0].resolved[1]\"", "a number");
 	expect_file_error("{\"routes\": {}}", "\"routes\"", "array");
 	expect_file_error("{\"routes\": [{\"backends\":[\"ws://127.0.0.1:1\"]}]}", "\"routes[0]\"",
 	                  "path");
@@ -745,6 +751,13 @@ static void test_print_json_reads_back_as_config(void **state)
 
 	cJSON *root = cJSON_Parse(json);
 	assert_non_null(root);
+	/* each route says what its backends resolved to, in order */
+	const cJSON *rt0 = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(root, "routes"), 0);
+	const cJSON *res = cJSON_GetObjectItemCaseSensitive(rt0, "resolved");
+	assert_int_equal(cJSON_GetArraySize(res), 2);
+	assert_string_equal(cJSON_GetArrayItem(res, 0)->valuestring, "127.0.0.1:9001");
+	const char *lh = cJSON_GetArrayItem(res, 1)->valuestring;
+	assert_true(strcmp(lh, "127.0.0.1:9002") == 0 || strcmp(lh, "[::1]:9002") == 0);
 	cJSON_Delete(root);
 	assert_null(strstr(json, "topsecret"));
 	assert_null(strstr(json, "hunter2"));
@@ -811,6 +824,47 @@ static void test_print_json_reads_back_as_config(void **state)
 	unlink(secret);
 }
 
+/* --check-config shows what the gateway will use: listeners as resolved, and next to each
+ * route's backend URLs the addresses they resolved to (printed through a real FILE, as
+ * main() does with stdout). */
+static void test_check_config_prints_resolved_addresses(void **state)
+{
+	(void)state;
+	struct run r;
+	char buf[8192];
+
+	RUN(&r, "--listen", "localhost:8085", "--listen", "[::1]:8086", "--route",
+	    "/v6=ws://[::1]:9003,ws://127.0.0.1:9004/api", "--admin", "127.0.0.1:9191");
+	expect_ok(&r);
+	FILE *f = tmpfile();
+	assert_non_null(f);
+	assert_int_equal(config_print_json(&r.cfg, f), 0);
+	rewind(f);
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	cJSON *root = cJSON_Parse(buf);
+	assert_non_null(root);
+	const cJSON *l = cJSON_GetObjectItemCaseSensitive(root, "listen");
+	assert_int_equal(cJSON_GetArraySize(l), 2);
+	const char *l0 = cJSON_GetArrayItem(l, 0)->valuestring;
+	assert_true(strcmp(l0, "127.0.0.1:8085") == 0 || strcmp(l0, "[::1]:8085") == 0);
+	assert_string_equal(cJSON_GetArrayItem(l, 1)->valuestring, "[::1]:8086");
+	assert_string_equal(cJSON_GetObjectItemCaseSensitive(root, "admin")->valuestring,
+	                    "127.0.0.1:9191");
+	const cJSON *rt = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(root, "routes"), 0);
+	const cJSON *be = cJSON_GetObjectItemCaseSensitive(rt, "backends");
+	const cJSON *res = cJSON_GetObjectItemCaseSensitive(rt, "resolved");
+	/* "backends" stays the URLs as given; "resolved" is a sibling, same order */
+	assert_string_equal(cJSON_GetArrayItem(be, 0)->valuestring, "ws://[::1]:9003");
+	assert_string_equal(cJSON_GetArrayItem(be, 1)->valuestring, "ws://127.0.0.1:9004/api");
+	assert_int_equal(cJSON_GetArraySize(res), 2);
+	assert_string_equal(cJSON_GetArrayItem(res, 0)->valuestring, "[::1]:9003");
+	assert_string_equal(cJSON_GetArrayItem(res, 1)->valuestring, "127.0.0.1:9004");
+	cJSON_Delete(root);
+	run_fini(&r);
+}
+
 static void test_jwt_secret_inline_is_redacted(void **state)
 {
 	(void)state;
@@ -858,6 +912,7 @@ int main(void)
 	    cmocka_unit_test(test_file_values_apply_and_flags_override),
 	    cmocka_unit_test(test_bad_file_names_file_and_key),
 	    cmocka_unit_test(test_print_json_reads_back_as_config),
+	    cmocka_unit_test(test_check_config_prints_resolved_addresses),
 	    cmocka_unit_test(test_jwt_secret_inline_is_redacted),
 	    cmocka_unit_test(test_empty_listen_list_in_file_needs_tls_listen),
 	};
