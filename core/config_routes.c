@@ -420,3 +420,107 @@ int config__routes_json(const cJSON *arr, struct rt_route_def **routes, unsigned
 	}
 	return 0;
 }
+
+void config_routes_free(struct rt_route_def *routes, unsigned n_routes)
+{
+	if (routes == NULL)
+		return;
+	config__routes_free(&routes, &n_routes);
+}
+
+/* "KEY: why" into err, the key escaped (it comes from the body) but not quoted. */
+static void cfg_body_fail(char *err, size_t err_len, const char *key, const char *why)
+{
+	char kq[256];
+
+	config__errf(err, err_len, "%s: %s", config__q(kq, sizeof(kq), key), why);
+}
+
+int config_parse_routes_json(const char *json, size_t len, struct rt_route_def **routes,
+                             unsigned *n_routes, char *err, size_t err_len)
+{
+	char key[160], why[768];
+	const char *end = NULL;
+	const cJSON *m, *list = NULL;
+	cJSON *root = NULL;
+	char *buf;
+	int rc = -1;
+
+	*routes = NULL;
+	*n_routes = 0;
+	if (err != NULL && err_len > 0)
+		err[0] = '\0';
+	if (json == NULL && len != 0) {
+		config__errf(err, err_len, "no body");
+		return -1;
+	}
+	if (len > CFG_MAX_FILE) {
+		config__errf(err, err_len, "body too large (%zu bytes, at most %u)", len,
+		             CFG_MAX_FILE);
+		return -1;
+	}
+	/* cJSON wants the NUL inside the length, so the body is copied; a NUL inside the body
+	 * would end the parse early and hide what follows it, so that is refused first. */
+	const char *nul = len != 0 ? memchr(json, '\0', len) : NULL;
+	if (nul != NULL) {
+		unsigned line, col;
+		config__json_pos(json, len, nul, &line, &col);
+		config__errf(err, err_len, "invalid JSON at line %u, column %u", line, col);
+		return -1;
+	}
+	buf = malloc(len + 1);
+	if (buf == NULL) {
+		config__errf(err, err_len, "out of memory");
+		return -1;
+	}
+	if (len != 0)
+		memcpy(buf, json, len);
+	buf[len] = '\0';
+	root = cJSON_ParseWithLengthOpts(buf, len + 1, &end, true);
+	if (root == NULL || end != buf + len) {
+		unsigned line, col;
+		config__json_pos(buf, len, end, &line, &col);
+		config__errf(err, err_len, "invalid JSON at line %u, column %u", line, col);
+		goto out_free_root;
+	}
+	if (!cJSON_IsObject(root)) {
+		config__errf(err, err_len, "expected a JSON object, got %s",
+		             config__json_type(root));
+		goto out_free_root;
+	}
+	cJSON_ArrayForEach(m, root)
+	{
+		const char *k = m->string ? m->string : "";
+		if (strcmp(k, "routes") != 0) {
+			cfg_body_fail(err, err_len, k, "unknown key");
+			goto out_free_root;
+		}
+		if (list != NULL) {
+			cfg_body_fail(err, err_len, k, "given twice");
+			goto out_free_root;
+		}
+		list = m;
+	}
+	if (list == NULL) {
+		config__errf(err, err_len, "routes: missing (expected {\"routes\": [...]})");
+		goto out_free_root;
+	}
+	if (config__routes_json(list, routes, n_routes, key, sizeof(key), why, sizeof(why)) != 0) {
+		cfg_body_fail(err, err_len, key, why);
+		goto out_free_routes;
+	}
+	struct rt_table *t = rt_table_new(*routes, *n_routes, why, sizeof(why));
+	if (t == NULL) {
+		cfg_body_fail(err, err_len, "routes", why);
+		goto out_free_routes;
+	}
+	rt_table_free(t);
+	rc = 0;
+	goto out_free_root;
+out_free_routes:
+	config__routes_free(routes, n_routes);
+out_free_root:
+	cJSON_Delete(root);
+	free(buf);
+	return rc;
+}
