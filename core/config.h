@@ -56,6 +56,7 @@ struct wsg_config {
 	unsigned workers;      /* --workers, default: CPUs */
 	bool admin_off;        /* --admin off */
 	struct cfg_addr admin; /* --admin, default 127.0.0.1:9090 */
+	bool admin_reuse_port; /* --admin-reuse-port: SO_REUSEPORT on the admin listener */
 	char *admin_token;
 
 	uint64_t max_conns;        /* default 100000 */

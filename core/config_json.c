@@ -111,6 +111,8 @@ static int cfg_json_apply(struct cfg_parse *ps, const cJSON *root)
 			}
 			if (id == CFG_O_TRUST_FORWARDED)
 				ps->cfg->trust_forwarded = cJSON_IsTrue(m);
+			else if (id == CFG_O_ADMIN_REUSE_PORT)
+				ps->cfg->admin_reuse_port = cJSON_IsTrue(m);
 			continue;
 		}
 		if (o->kind == CFG_K_LIST) {

@@ -35,6 +35,9 @@ const struct cfg_opt_def config__opts[CFG_O_COUNT] = {
                        "worker threads, 1..1024 (default: number of CPUs)"},
     [CFG_O_ADMIN] = {"admin", 0, CFG_K_VALUE, true, "ADDR:PORT|off",
                      "admin listener (default " CFG_DEFAULT_ADMIN ")"},
+    [CFG_O_ADMIN_REUSE_PORT] =
+        {"admin-reuse-port", 0, CFG_K_FLAG, true, NULL,
+         "let another process share the admin port (SO_REUSEPORT); off by default"},
     [CFG_O_ADMIN_TOKEN] = {"admin-token", 0, CFG_K_VALUE, true, "TOKEN",
                            "bearer token required by mutating admin calls"},
     [CFG_O_MAX_CONNS] = {"max-conns", 0, CFG_K_VALUE, true, "N",
@@ -417,6 +420,9 @@ int config__set(struct cfg_parse *ps, enum cfg_opt id, const char *v, char *why,
 		break;
 	case CFG_O_TRUST_FORWARDED:
 		cfg->trust_forwarded = true;
+		break;
+	case CFG_O_ADMIN_REUSE_PORT:
+		cfg->admin_reuse_port = true;
 		break;
 	case CFG_O_CHECK_CONFIG:
 		cfg->check_config = true;

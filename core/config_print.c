@@ -210,6 +210,7 @@ int config_print_json(const struct wsg_config *cfg, FILE *out)
 		ok = cfg_add_route(routes, &cfg->routes[i]);
 	ok = ok && cJSON_AddNumberToObject(o, "workers", cfg->workers) != NULL;
 	ok = ok && cJSON_AddStringToObject(o, "admin", cfg->admin_off ? "off" : cfg->admin.text);
+	ok = ok && cJSON_AddBoolToObject(o, "admin-reuse-port", cfg->admin_reuse_port) != NULL;
 	if (ok && cfg->admin_token != NULL)
 		ok = cJSON_AddStringToObject(o, "admin-token", CFG_REDACTED) != NULL;
 	ok = ok && cfg_add_u64(o, "max-conns", cfg->max_conns);
