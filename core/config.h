@@ -60,6 +60,7 @@ struct wsg_config {
 	char *admin_token;
 
 	uint64_t max_conns;        /* default 100000 */
+	bool max_conns_set;        /* --max-conns given (flag or file), not the default */
 	uint64_t max_conns_per_ip; /* 0 = off */
 	struct cfg_rate conn_rate; /* --conn-rate R[/BURST] */
 	struct cfg_rate msg_rate;  /* --msg-rate R[/BURST] */

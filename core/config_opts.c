@@ -287,6 +287,7 @@ int config__set(struct cfg_parse *ps, enum cfg_opt id, const char *v, char *why,
 		rc = cfg_set_count(v, 1, UINT64_MAX, &cfg->max_conns, why, wl);
 		if (rc != 0)
 			return -1;
+		cfg->max_conns_set = true;
 		break;
 	case CFG_O_MAX_CONNS_PER_IP:
 		rc = cfg_set_count(v, 0, UINT64_MAX, &cfg->max_conns_per_ip, why, wl);

@@ -126,6 +126,7 @@ static void test_defaults_match_the_header(void **state)
 	assert_null(r.cfg.health_path);
 	assert_false(r.cfg.trust_forwarded);
 	assert_false(r.cfg.admin_reuse_port);
+	assert_false(r.cfg.max_conns_set); /* the default is not "given" */
 	assert_int_equal(r.cfg.log_level, CFG_LOG_INFO);
 	assert_int_equal(r.cfg.log_format, CFG_LOG_TEXT);
 	assert_null(r.cfg.access_log);
@@ -196,6 +197,7 @@ static void test_every_flag_takes_a_good_value(void **state)
 	assert_string_equal(c->admin_token, "tok");
 	assert_true(c->admin_reuse_port);
 	assert_int_equal(c->max_conns, 500);
+	assert_true(c->max_conns_set);
 	assert_int_equal(c->max_conns_per_ip, 7);
 	assert_int_equal(c->conn_rate.per_sec, 5);
 	assert_int_equal(c->conn_rate.burst, 10);
@@ -648,6 +650,7 @@ static void test_file_values_apply_and_flags_override(void **state)
 	assert_int_equal(r.cfg.n_allow_origin, 1);
 	assert_true(r.cfg.trust_forwarded);
 	assert_true(r.cfg.admin_reuse_port);
+	assert_true(r.cfg.max_conns_set); /* from the file counts as given */
 	assert_int_equal(r.cfg.log_format, CFG_LOG_JSON);
 	assert_int_equal(r.cfg.n_routes, 2);
 	struct rt_route_def *d = &r.cfg.routes[0];
