@@ -56,9 +56,11 @@ struct wsg_config {
 	unsigned workers;      /* --workers, default: CPUs */
 	bool admin_off;        /* --admin off */
 	struct cfg_addr admin; /* --admin, default 127.0.0.1:9090 */
+	bool admin_reuse_port; /* --admin-reuse-port: SO_REUSEPORT on the admin listener */
 	char *admin_token;
 
 	uint64_t max_conns;        /* default 100000 */
+	bool max_conns_set;        /* --max-conns given (flag or file), not the default */
 	uint64_t max_conns_per_ip; /* 0 = off */
 	struct cfg_rate conn_rate; /* --conn-rate R[/BURST] */
 	struct cfg_rate msg_rate;  /* --msg-rate R[/BURST] */
@@ -130,5 +132,22 @@ int config_parse_addr(const char *s, struct cfg_addr *out);
  * the caller frees with rt_route_def_fini. Host names are not resolved here. err gets one
  * line naming the bad part. Returns 0 or -1. */
 int config_parse_route(const char *spec, struct rt_route_def *def, char *err, size_t err_len);
+
+/* Parses a routes document, {"routes": [...]}, the shape of the --config file's "routes" key
+ * (route objects or --route SPEC strings, "resolved" accepted and ignored), with exactly the
+ * code the file goes through: every key checked, backends resolved (getaddrinfo: main or
+ * control thread only), duplicate paths refused (rt_table_new). Meant for bodies such as an
+ * admin PUT /routes; json need not be NUL-terminated, a NUL inside it is an error. On success
+ * *routes (owned by the caller, free with config_routes_free; NULL when the list is empty) and
+ * *n_routes are set and 0 is returned. On failure they are NULL and 0, and err gets one line
+ * naming the key and the value, with no file name and no "wsgate: " prefix:
+ * `routes[0].backends[1]: backend "ftp://x": expected ws://host[:port][/path] or wss://`.
+ * Settings this build cannot enforce are not refused here: config_check_enforceable is the
+ * caller's to run. Returns 0 or -1. */
+int config_parse_routes_json(const char *json, size_t len, struct rt_route_def **routes,
+                             unsigned *n_routes, char *err, size_t err_len);
+
+/* Frees routes from config_parse_routes_json (each def, then the array); NULL is a no-op. */
+void config_routes_free(struct rt_route_def *routes, unsigned n_routes);
 
 #endif

@@ -67,8 +67,12 @@ static int gateway_listen(const char *prog, const struct cfg_addr *addr, bool no
 
 /* Raises the soft fd limit to the hard one (each proxied connection needs two fds) and
  * returns how many client sockets fit: --max-conns, or fewer when the limit cannot hold them,
- * so that clients beyond it get a clean 503 instead of a 502 from a failed backend socket. */
-static uint64_t gateway_fd_budget(const char *prog, uint64_t max_conns, enum gw_mode mode)
+ * so that clients beyond it get a clean 503 instead of a 502 from a failed backend socket.
+ * Only a --max-conns the operator asked for (flag or file) is worth a warning when it does
+ * not fit; the default (100000) is over common fd limits, and warning about it on every
+ * start would teach people to ignore warnings, so that case is one info line. */
+static uint64_t gateway_fd_budget(const char *prog, uint64_t max_conns, bool max_conns_set,
+                                  enum gw_mode mode)
 {
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
@@ -84,9 +88,15 @@ static uint64_t gateway_fd_budget(const char *prog, uint64_t max_conns, enum gw_
 	uint64_t fit = rl.rlim_cur > reserve ? (rl.rlim_cur - reserve) / per_client : 1;
 	if (fit >= max_conns)
 		return max_conns;
-	LOG_WARN("fd_limit", "max_conns=%llu fd_limit=%llu effective_max_conns=%llu",
-	         (unsigned long long)max_conns, (unsigned long long)rl.rlim_cur,
-	         (unsigned long long)fit);
+	if (max_conns_set)
+		LOG_WARN("fd_limit", "max_conns=%llu fd_limit=%llu effective_max_conns=%llu",
+		         (unsigned long long)max_conns, (unsigned long long)rl.rlim_cur,
+		         (unsigned long long)fit);
+	else
+		LOG_INFO("fd_limit",
+		         "max_conns=%llu source=default fd_limit=%llu effective_max_conns=%llu",
+		         (unsigned long long)max_conns, (unsigned long long)rl.rlim_cur,
+		         (unsigned long long)fit);
 	(void)prog;
 	return fit;
 }
@@ -222,7 +232,7 @@ int gateway_run(const struct wsg_config *cfg, enum gw_mode mode, const char *pro
 	gw->limits.headers_max = WSG_HEADERS_MAX_DEFAULT;
 	gw->limits.message_max = cfg->max_message;
 	gw->n_workers = cfg->workers ? cfg->workers : 1;
-	gw->max_clients = gateway_fd_budget(prog, cfg->max_conns, mode);
+	gw->max_clients = gateway_fd_budget(prog, cfg->max_conns, cfg->max_conns_set, mode);
 
 	/* Listeners first: a port in use is a runtime failure before any thread exists. */
 	int *fds = calloc(cfg->n_listen ? cfg->n_listen : 1, sizeof(int));

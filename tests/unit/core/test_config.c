@@ -17,7 +17,7 @@
 
 #include "core/config.h"
 
-#define MAX_ARGS 64
+#define MAX_ARGS 96
 
 struct run {
 	struct wsg_config cfg;
@@ -125,6 +125,8 @@ static void test_defaults_match_the_header(void **state)
 	assert_int_equal(r.cfg.health_interval_ms, 5000);
 	assert_null(r.cfg.health_path);
 	assert_false(r.cfg.trust_forwarded);
+	assert_false(r.cfg.admin_reuse_port);
+	assert_false(r.cfg.max_conns_set); /* the default is not "given" */
 	assert_int_equal(r.cfg.log_level, CFG_LOG_INFO);
 	assert_int_equal(r.cfg.log_format, CFG_LOG_TEXT);
 	assert_null(r.cfg.access_log);
@@ -148,15 +150,15 @@ static void test_every_flag_takes_a_good_value(void **state)
 	    "/chat=ws://127.0.0.1:9001,wss://localhost:9002/api;lb=least-conn;auth=off;"
 	    "origin=https://a.example;origin=https://b.example;max-message=64k;msg-rate=10/20;"
 	    "strip-prefix=true;subprotocol=chat",
-	    "--workers", "3", "--admin", "127.0.0.1:9191", "--admin-token", "tok", "--max-conns",
-	    "500", "--max-conns-per-ip", "7", "--conn-rate", "5/10", "--msg-rate", "100",
-	    "--max-message", "2m", "--handshake-timeout", "1500ms", "--idle-timeout", "2m",
-	    "--ping-interval", "0", "--connect-timeout", "3", "--drain-timeout", "1h",
-	    "--allow-origin", "https://x.example", "--jwt-secret-file", secret, "--jwt-public-key",
-	    pub, "--jwt-issuer", "iss", "--jwt-audience", "aud", "--auth", "optional", "--lb",
-	    "header-hash:X-User", "--health-interval", "250ms", "--health-path", "/healthz",
-	    "--trust-forwarded", "--log-level", "debug", "--log-format", "json", "--access-log",
-	    "-", "--check-config");
+	    "--workers", "3", "--admin", "127.0.0.1:9191", "--admin-reuse-port", "--admin-token",
+	    "tok", "--max-conns", "500", "--max-conns-per-ip", "7", "--conn-rate", "5/10",
+	    "--msg-rate", "100", "--max-message", "2m", "--handshake-timeout", "1500ms",
+	    "--idle-timeout", "2m", "--ping-interval", "0", "--connect-timeout", "3",
+	    "--drain-timeout", "1h", "--allow-origin", "https://x.example", "--jwt-secret-file",
+	    secret, "--jwt-public-key", pub, "--jwt-issuer", "iss", "--jwt-audience", "aud",
+	    "--auth", "optional", "--lb", "header-hash:X-User", "--health-interval", "250ms",
+	    "--health-path", "/healthz", "--trust-forwarded", "--log-level", "debug",
+	    "--log-format", "json", "--access-log", "-", "--check-config");
 	expect_ok(&r);
 	struct wsg_config *c = &r.cfg;
 	assert_int_equal(c->n_listen, 1);
@@ -193,7 +195,9 @@ static void test_every_flag_takes_a_good_value(void **state)
 	assert_int_equal(c->workers, 3);
 	assert_string_equal(c->admin.text, "127.0.0.1:9191");
 	assert_string_equal(c->admin_token, "tok");
+	assert_true(c->admin_reuse_port);
 	assert_int_equal(c->max_conns, 500);
+	assert_true(c->max_conns_set);
 	assert_int_equal(c->max_conns_per_ip, 7);
 	assert_int_equal(c->conn_rate.per_sec, 5);
 	assert_int_equal(c->conn_rate.burst, 10);
@@ -425,6 +429,8 @@ static void test_bad_flags_name_flag_and_value(void **state)
 	expect_usage(&r, "--trust-forwarded", "yes");
 	RUN(&r, "--check-config=1");
 	expect_usage(&r, "--check-config", "1");
+	RUN(&r, "--admin-reuse-port=yes");
+	expect_usage(&r, "--admin-reuse-port", "yes");
 }
 
 static void test_bad_values_name_flag_and_value(void **state)
@@ -553,6 +559,7 @@ static void test_help_and_version_exit(void **state)
 	                                    "--config",
 	                                    "--workers",
 	                                    "--admin",
+	                                    "--admin-reuse-port",
 	                                    "--admin-token",
 	                                    "--max-conns",
 	                                    "--max-conns-per-ip",
@@ -616,6 +623,7 @@ static const char file_json[] =
     "  \"max-conns\": 1000,\n"
     "  \"allow-origin\": \"https://file.example\",\n"
     "  \"trust-forwarded\": true,\n"
+    "  \"admin-reuse-port\": true,\n"
     "  \"log-format\": \"json\",\n"
     "  \"routes\": [{\"path\":\"/chat\",\"backends\":[\"ws://127.0.0.1:9001\"],"
     "\"lb\":\"least-conn\",\"strip-prefix\":true,\"origin\":[\"https://a.example\"],"
@@ -641,6 +649,8 @@ static void test_file_values_apply_and_flags_override(void **state)
 	assert_int_equal(r.cfg.max_conns, 1000);
 	assert_int_equal(r.cfg.n_allow_origin, 1);
 	assert_true(r.cfg.trust_forwarded);
+	assert_true(r.cfg.admin_reuse_port);
+	assert_true(r.cfg.max_conns_set); /* from the file counts as given */
 	assert_int_equal(r.cfg.log_format, CFG_LOG_JSON);
 	assert_int_equal(r.cfg.n_routes, 2);
 	struct rt_route_def *d = &r.cfg.routes[0];
@@ -702,6 +712,13 @@ static void test_bad_file_names_file_and_key(void **state)
 	expect_file_error("{\"listen\": [\"1.2.3.4:0\"]}", "\"listen[0]\"", "1.2.3.4:0");
 	expect_file_error("{\"listen\": [3]}", "\"listen[0]\"", "\"3\"");
 	expect_file_error("{\"trust-forwarded\": \"yes\"}", "\"trust-forwarded\"", "true or false");
+	expect_file_error("{\"admin-reuse-port\": 1}", "\"admin-reuse-port\"", "true or false");
+	expect_file_error("{\"routes\": [{\"path\":\"/a\",\"backends\":[\"ws://127.0.0.1:1\"],"
+	                  "\"resolved\":\"127.0.0.1:1\"}]}",
+	                  "\"routes[0].resolved\"", "array of strings");
+	expect_file_error("{\"routes\": [{\"path\":\"/a\",\"backends\":[\"ws://127.0.0.1:1\"],"
+	                  "\"resolved\":[\"127.0.0.1:1\", 2]}]}",
+	                  "\"routes[0].resolved[1]\"", "a number");
 	expect_file_error("{\"routes\": {}}", "\"routes\"", "array");
 	expect_file_error("{\"routes\": [{\"backends\":[\"ws://127.0.0.1:1\"]}]}", "\"routes[0]\"",
 	                  "path");
@@ -732,12 +749,13 @@ static void test_print_json_reads_back_as_config(void **state)
 	    "/chat=ws://127.0.0.1:9001,ws://localhost:9002/api;lb=header-hash:X-U;"
 	    "origin=https://a.example;max-message=64k;msg-rate=10/20;strip-prefix=true;"
 	    "subprotocol=chat;auth=required",
-	    "--route", "/=wss://127.0.0.1:9443", "-w", "3", "--admin", "off", "--admin-token",
-	    "hunter2", "--max-conns", "77", "--max-conns-per-ip", "5", "--conn-rate", "3/9",
-	    "--max-message", "1536", "--idle-timeout", "90s", "--ping-interval", "0",
-	    "--handshake-timeout", "750ms", "--drain-timeout", "2h", "--allow-origin", "*",
-	    "--jwt-secret-file", secret, "--lb", "least-conn", "--health-path", "/hc",
-	    "--trust-forwarded", "--log-level", "warn", "--access-log", "/tmp/a.log");
+	    "--route", "/=wss://127.0.0.1:9443", "-w", "3", "--admin", "off", "--admin-reuse-port",
+	    "--admin-token", "hunter2", "--max-conns", "77", "--max-conns-per-ip", "5",
+	    "--conn-rate", "3/9", "--max-message", "1536", "--idle-timeout", "90s",
+	    "--ping-interval", "0", "--handshake-timeout", "750ms", "--drain-timeout", "2h",
+	    "--allow-origin", "*", "--jwt-secret-file", secret, "--lb", "least-conn",
+	    "--health-path", "/hc", "--trust-forwarded", "--log-level", "warn", "--access-log",
+	    "/tmp/a.log");
 	expect_ok(&r);
 	FILE *out = open_memstream(&json, &json_len);
 	assert_int_equal(config_print_json(&r.cfg, out), 0);
@@ -745,6 +763,14 @@ static void test_print_json_reads_back_as_config(void **state)
 
 	cJSON *root = cJSON_Parse(json);
 	assert_non_null(root);
+	assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "admin-reuse-port")));
+	/* each route says what its backends resolved to, in order */
+	const cJSON *rt0 = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(root, "routes"), 0);
+	const cJSON *res = cJSON_GetObjectItemCaseSensitive(rt0, "resolved");
+	assert_int_equal(cJSON_GetArraySize(res), 2);
+	assert_string_equal(cJSON_GetArrayItem(res, 0)->valuestring, "127.0.0.1:9001");
+	const char *lh = cJSON_GetArrayItem(res, 1)->valuestring;
+	assert_true(strcmp(lh, "127.0.0.1:9002") == 0 || strcmp(lh, "[::1]:9002") == 0);
 	cJSON_Delete(root);
 	assert_null(strstr(json, "topsecret"));
 	assert_null(strstr(json, "hunter2"));
@@ -773,6 +799,7 @@ static void test_print_json_reads_back_as_config(void **state)
 	assert_true(b->routes[1].backends[0].tls);
 	assert_int_equal(b->workers, 3);
 	assert_true(b->admin_off);
+	assert_true(b->admin_reuse_port);
 	assert_non_null(b->admin_token);
 	assert_int_equal(b->max_conns, 77);
 	assert_int_equal(b->max_conns_per_ip, 5);
@@ -809,6 +836,47 @@ static void test_print_json_reads_back_as_config(void **state)
 	run_fini(&r2);
 	unlink(path);
 	unlink(secret);
+}
+
+/* --check-config shows what the gateway will use: listeners as resolved, and next to each
+ * route's backend URLs the addresses they resolved to (printed through a real FILE, as
+ * main() does with stdout). */
+static void test_check_config_prints_resolved_addresses(void **state)
+{
+	(void)state;
+	struct run r;
+	char buf[8192];
+
+	RUN(&r, "--listen", "localhost:8085", "--listen", "[::1]:8086", "--route",
+	    "/v6=ws://[::1]:9003,ws://127.0.0.1:9004/api", "--admin", "127.0.0.1:9191");
+	expect_ok(&r);
+	FILE *f = tmpfile();
+	assert_non_null(f);
+	assert_int_equal(config_print_json(&r.cfg, f), 0);
+	rewind(f);
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	cJSON *root = cJSON_Parse(buf);
+	assert_non_null(root);
+	const cJSON *l = cJSON_GetObjectItemCaseSensitive(root, "listen");
+	assert_int_equal(cJSON_GetArraySize(l), 2);
+	const char *l0 = cJSON_GetArrayItem(l, 0)->valuestring;
+	assert_true(strcmp(l0, "127.0.0.1:8085") == 0 || strcmp(l0, "[::1]:8085") == 0);
+	assert_string_equal(cJSON_GetArrayItem(l, 1)->valuestring, "[::1]:8086");
+	assert_string_equal(cJSON_GetObjectItemCaseSensitive(root, "admin")->valuestring,
+	                    "127.0.0.1:9191");
+	const cJSON *rt = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(root, "routes"), 0);
+	const cJSON *be = cJSON_GetObjectItemCaseSensitive(rt, "backends");
+	const cJSON *res = cJSON_GetObjectItemCaseSensitive(rt, "resolved");
+	/* "backends" stays the URLs as given; "resolved" is a sibling, same order */
+	assert_string_equal(cJSON_GetArrayItem(be, 0)->valuestring, "ws://[::1]:9003");
+	assert_string_equal(cJSON_GetArrayItem(be, 1)->valuestring, "ws://127.0.0.1:9004/api");
+	assert_int_equal(cJSON_GetArraySize(res), 2);
+	assert_string_equal(cJSON_GetArrayItem(res, 0)->valuestring, "[::1]:9003");
+	assert_string_equal(cJSON_GetArrayItem(res, 1)->valuestring, "127.0.0.1:9004");
+	cJSON_Delete(root);
+	run_fini(&r);
 }
 
 static void test_jwt_secret_inline_is_redacted(void **state)
@@ -858,6 +926,7 @@ int main(void)
 	    cmocka_unit_test(test_file_values_apply_and_flags_override),
 	    cmocka_unit_test(test_bad_file_names_file_and_key),
 	    cmocka_unit_test(test_print_json_reads_back_as_config),
+	    cmocka_unit_test(test_check_config_prints_resolved_addresses),
 	    cmocka_unit_test(test_jwt_secret_inline_is_redacted),
 	    cmocka_unit_test(test_empty_listen_list_in_file_needs_tls_listen),
 	};
