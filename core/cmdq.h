@@ -66,13 +66,14 @@ int cmdq_bell_ring(struct cmdq_bell *b, int ring_fd, uint64_t user_data, int32_t
 
 /* One worker's queues. Embedded by the caller; private fields. */
 struct cmdq {
-	struct cmdq_ring _cmd;              /* control -> worker */
-	struct cmdq_ring _reply;            /* worker -> control */
-	_Alignas(64) uint32_t _outstanding; /* control thread only: pushed, reply not popped */
-	int _efd;                           /* reply wakeup; read-only after init */
-	int _worker_fd;                     /* the worker's ring fd (doorbell target) */
-	uint64_t _tag;                      /* user_data of the doorbell CQE */
-	struct cmdq_bell *_bell;            /* borrowed; NULL: no doorbell */
+	struct cmdq_ring _cmd;   /* control -> worker */
+	struct cmdq_ring _reply; /* worker -> control */
+	_Alignas(64) int _efd;   /* reply wakeup; read-only after init (the worker writes it) */
+	int _worker_fd;          /* the worker's ring fd (doorbell target); control only */
+	uint64_t _tag;           /* user_data of the doorbell CQE; control only */
+	struct cmdq_bell *_bell; /* borrowed; NULL: no doorbell; control only */
+	_Alignas(64) uint32_t _outstanding; /* control thread only: pushed, reply not popped; on
+	                                     * its own line, away from what the worker reads */
 };
 
 /* Sets up q with room for cap outstanding commands (a power of two, 2..65536; -EINVAL
