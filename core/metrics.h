@@ -1,0 +1,287 @@
+#ifndef WSG_CORE_METRICS_H
+#define WSG_CORE_METRICS_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "proto/http1.h"
+
+/* The gateway's counters (SPEC.md "Admin API", STYLE.md 6 and 7). Each worker owns one
+ * struct metrics_worker and is its only writer (relaxed load plus store, no RMW, no lock);
+ * the control thread sums every block into a struct metrics_totals for /metrics and /stats.
+ * Per-route and per-backend counters are indexed by a stable *slot* from the registry
+ * (struct metrics_reg), keyed by route path and backend URL, not by the position in a route
+ * table, so a series survives a reload that keeps its path. See metrics.c for the design. */
+
+struct rt_table;
+struct metrics_reg;
+
+enum metrics_dir {
+	METRICS_UP = 0, /* "upstream": client to backend */
+	METRICS_DOWN,   /* "downstream": backend to client */
+	METRICS_DIR_COUNT
+};
+
+/* Who sent the close first (SPEC.md closes_total{side}). */
+enum metrics_side {
+	METRICS_SIDE_CLIENT = 0,
+	METRICS_SIDE_BACKEND,
+	METRICS_SIDE_GATEWAY,
+	METRICS_SIDE_COUNT
+};
+
+enum metrics_slab {
+	METRICS_SLAB_CONN = 0, /* wsgate_slab_exhausted_total{slab="conn"} */
+	METRICS_SLAB_TUNNEL,   /* {slab="tunnel"} */
+	METRICS_SLAB_COUNT
+};
+
+/* Close-code index space: 1000-1003 -> 0-3, 1007-1014 -> 4-11, 3000-4999 -> OTHER, anything
+ * else -> NONE (see metrics_close_code_index). */
+#define METRICS_CLOSE_OTHER 12u
+#define METRICS_CLOSE_NONE  13u
+#define METRICS_CLOSE_CODES 14u
+
+/* Slot 0 of each space is the overflow slot: what the registry answers when it is full, and
+ * where an out-of-range slot passed to a helper is counted. Named slots start at 1. */
+#define METRICS_SLOT_OVERFLOW  0u
+#define METRICS_MAX_ROUTES     4096u  /* named route slots (distinct paths) per process */
+#define METRICS_MAX_BACKENDS   16384u /* named backend slots (distinct URLs) per process */
+#define METRICS_ROUTE_SLOTS    (METRICS_MAX_ROUTES + 1u)
+#define METRICS_BACKEND_SLOTS  (METRICS_MAX_BACKENDS + 1u)
+#define METRICS_OVERFLOW_LABEL "(overflow)"
+
+/* The counter layout, shared by the live (atomic) block and the plain totals so that a field
+ * added here is summed and exported without touching metrics_sum. Every member is a T or an
+ * array of T. Order: gateway totals first, then the slot arrays (metrics_sum relies on it). */
+#define METRICS__FIELDS(T)                                                                         \
+	T connections_total;  /* client conns accepted */                                          \
+	T connections_active; /* gauge: client conns not yet freed */                              \
+	T tunnels_opened;                                                                          \
+	T handshake_rejections[HTTP_REJ_COUNT]; /* [HTTP_REJ_NONE] only counts caller bugs */      \
+	T messages[METRICS_DIR_COUNT];          /* WebSocket messages, by direction */             \
+	T bytes[METRICS_DIR_COUNT];             /* payload bytes of data frames */                 \
+	T closes[METRICS_CLOSE_CODES][METRICS_SIDE_COUNT];                                         \
+	T slab_exhausted[METRICS_SLAB_COUNT];                                                      \
+	T _pad[2]; /* routes[] starts on a 32-byte boundary (asserted in metrics.c) */             \
+	struct {                                                                                   \
+		T messages[METRICS_DIR_COUNT];                                                     \
+		T bytes[METRICS_DIR_COUNT];                                                        \
+	} routes[METRICS_ROUTE_SLOTS]; /* by route slot: one route's four share a line */          \
+	struct {                                                                                   \
+		T active;                 /* gauge: open backend conns */                          \
+		T attempts;               /* connects started */                                   \
+		T failures;               /* connect or upgrade failed */                          \
+	} backends[METRICS_BACKEND_SLOTS] /* by backend slot */
+
+struct metrics__shape {
+	METRICS__FIELDS(uint64_t);
+};
+#define METRICS__WORDS (sizeof(struct metrics__shape) / sizeof(uint64_t))
+
+/* One worker's counters. Written only by the owning worker, through the helpers below; read
+ * by the control thread (metrics_sum, relaxed). Allocated by the control thread before the
+ * workers start (metrics_worker_new), freed after they are joined. Fields are private to
+ * this header and metrics.c. */
+struct metrics_worker {
+	_Alignas(64) union {
+		struct {
+			METRICS__FIELDS(_Atomic uint64_t);
+		};
+		_Atomic uint64_t _words[METRICS__WORDS];
+	};
+};
+
+/* The sum over all workers (plain numbers; the control thread's own copy). A sum is not a
+ * snapshot: counters read a little apart may be off by the updates in between, and each
+ * one is monotonic (gauges excepted) across successive sums. log_dropped comes from
+ * log_dropped_total() (log.c already counts drops on every thread, not only workers). */
+struct metrics_totals {
+	union {
+		struct {
+			METRICS__FIELDS(uint64_t);
+		};
+		uint64_t _words[METRICS__WORDS];
+	};
+	uint64_t log_dropped;
+};
+
+/* A zeroed block, cache-line (in fact page) aligned; its untouched pages are not resident,
+ * so unused slots cost address space only. NULL when out of memory. Control thread, before
+ * the worker that will own it starts. */
+struct metrics_worker *metrics_worker_new(void);
+/* NULL is a no-op. Only after the owning worker has been joined. */
+void metrics_worker_free(struct metrics_worker *m);
+
+/* Sums n blocks (borrowed; NULL entries are skipped) into *out, overwriting it. With reg,
+ * only the slots reg has handed out are read (the others are zero in out); reg == NULL reads
+ * every slot. Control thread; safe while the workers run. */
+void metrics_sum(const struct metrics_worker *const *w, unsigned n, const struct metrics_reg *reg,
+                 struct metrics_totals *out);
+
+/* 1000-1003 -> 0..3, 1007-1014 -> 4..11, 3000-4999 -> METRICS_CLOSE_OTHER; everything else
+ * -> METRICS_CLOSE_NONE: 0 (no close frame: EOF, reset, timeout), 1005 (empty close payload),
+ * 1006, and codes not allowed on the wire (the ws parser fails those with 1002 first, so
+ * the 1002 is what gets counted). Inline: it runs on the close path. */
+static inline unsigned metrics_close_code_index(uint16_t code)
+{
+	if (code >= 1000 && code <= 1003)
+		return code - 1000u;
+	if (code >= 1007 && code <= 1014)
+		return code - 1003u;
+	if (code >= 3000 && code <= 4999)
+		return METRICS_CLOSE_OTHER;
+	return METRICS_CLOSE_NONE;
+}
+
+/* Label text for an index: "1000".."1003", "1007".."1014", "other", "none"; NULL when
+ * idx >= METRICS_CLOSE_CODES. */
+const char *metrics_close_code_label(unsigned idx);
+/* "upstream", "downstream"; "client", "backend", "gateway"; "conn", "tunnel". NULL when out
+ * of range. */
+const char *metrics_dir_label(enum metrics_dir d);
+const char *metrics_side_label(enum metrics_side s);
+const char *metrics_slab_label(enum metrics_slab s);
+
+/* Hot-path helpers: owning worker only. Out-of-range enum values and slots are counted in a
+ * harmless bucket (HTTP_REJ_NONE, METRICS_SLOT_OVERFLOW, upstream) instead of aborting. */
+static inline void metrics__add(_Atomic uint64_t *c, uint64_t v)
+{
+	/* Single writer: a plain load and store is enough, and costs no locked instruction. */
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + v,
+	                      memory_order_relaxed);
+}
+
+static inline void metrics__sub(_Atomic uint64_t *c, uint64_t v)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) - v,
+	                      memory_order_relaxed);
+}
+
+static inline uint32_t metrics__route(uint32_t slot)
+{
+	return slot < METRICS_ROUTE_SLOTS ? slot : METRICS_SLOT_OVERFLOW;
+}
+
+static inline uint32_t metrics__backend(uint32_t slot)
+{
+	return slot < METRICS_BACKEND_SLOTS ? slot : METRICS_SLOT_OVERFLOW;
+}
+
+/* A client conn was accepted (connections_total, connections_active + 1). */
+static inline void metrics_worker_conn_open(struct metrics_worker *m)
+{
+	metrics__add(&m->connections_total, 1);
+	metrics__add(&m->connections_active, 1);
+}
+
+/* A client conn was freed: connections_active - 1. Exactly once per conn_open. */
+static inline void metrics_worker_conn_close(struct metrics_worker *m)
+{
+	metrics__sub(&m->connections_active, 1);
+}
+
+static inline void metrics_worker_tunnel_open(struct metrics_worker *m)
+{
+	metrics__add(&m->tunnels_opened, 1);
+}
+
+static inline void metrics_worker_reject(struct metrics_worker *m, enum http_reject r)
+{
+	unsigned i = (unsigned)r < HTTP_REJ_COUNT ? (unsigned)r : (unsigned)HTTP_REJ_NONE;
+	metrics__add(&m->handshake_rejections[i], 1);
+}
+
+/* A whole message went dir on the route in slot route_slot: the total and the route's. */
+static inline void metrics_worker_message(struct metrics_worker *m, uint32_t route_slot,
+                                          enum metrics_dir dir)
+{
+	unsigned d = (unsigned)dir & 1u;
+	metrics__add(&m->messages[d], 1);
+	metrics__add(&m->routes[metrics__route(route_slot)].messages[d], 1);
+}
+
+/* n payload bytes of data frames went dir (count them as they are relayed, per frame). */
+static inline void metrics_worker_payload(struct metrics_worker *m, uint32_t route_slot,
+                                          enum metrics_dir dir, uint64_t n)
+{
+	unsigned d = (unsigned)dir & 1u;
+	metrics__add(&m->bytes[d], n);
+	metrics__add(&m->routes[metrics__route(route_slot)].bytes[d], n);
+}
+
+/* A tunnel or conn ended with code (0 when no close frame was exchanged); side sent the
+ * close first. */
+static inline void metrics_worker_close(struct metrics_worker *m, uint16_t code,
+                                        enum metrics_side side)
+{
+	unsigned s = (unsigned)side < METRICS_SIDE_COUNT ? (unsigned)side : METRICS_SIDE_GATEWAY;
+	metrics__add(&m->closes[metrics_close_code_index(code)][s], 1);
+}
+
+static inline void metrics_worker_slab_exhausted(struct metrics_worker *m, enum metrics_slab s)
+{
+	unsigned i = (unsigned)s < METRICS_SLAB_COUNT ? (unsigned)s : (unsigned)METRICS_SLAB_CONN;
+	metrics__add(&m->slab_exhausted[i], 1);
+}
+
+/* A connect to the backend in slot started. */
+static inline void metrics_worker_backend_attempt(struct metrics_worker *m, uint32_t slot)
+{
+	metrics__add(&m->backends[metrics__backend(slot)].attempts, 1);
+}
+
+/* That connect or its upgrade failed (the conn is not counted active). */
+static inline void metrics_worker_backend_failure(struct metrics_worker *m, uint32_t slot)
+{
+	metrics__add(&m->backends[metrics__backend(slot)].failures, 1);
+}
+
+/* A backend conn became open (upgraded) / was freed after having been open; paired. */
+static inline void metrics_worker_backend_open(struct metrics_worker *m, uint32_t slot)
+{
+	metrics__add(&m->backends[metrics__backend(slot)].active, 1);
+}
+
+static inline void metrics_worker_backend_close(struct metrics_worker *m, uint32_t slot)
+{
+	metrics__sub(&m->backends[metrics__backend(slot)].active, 1);
+}
+
+/* The slot registry: route paths and backend URLs to slot ids, for the life of the process.
+ * Control thread only (it builds tables and exports); workers only ever see slot numbers.
+ * A slot, once handed out, is never reused nor renamed, so a series keeps its meaning. */
+
+/* max_routes in 1..METRICS_MAX_ROUTES, max_backends in 1..METRICS_MAX_BACKENDS named slots.
+ * NULL on bad arguments or out of memory. */
+struct metrics_reg *metrics_reg_new(unsigned max_routes, unsigned max_backends);
+/* NULL is a no-op. Names returned earlier become invalid. */
+void metrics_reg_free(struct metrics_reg *r);
+
+/* The slot for path (borrowed; copied when new): the one it got before, else the next free
+ * one, else METRICS_SLOT_OVERFLOW when max_routes are taken (or out of memory). Routes that
+ * share a path (they differ by subprotocol) share a slot, as they share the route label. */
+uint32_t metrics_route_slot(struct metrics_reg *r, const char *path);
+/* Same for backend URLs ("ws://10.0.0.5:9000/api", as configured). */
+uint32_t metrics_backend_slot(struct metrics_reg *r, const char *url);
+
+/* The label for a slot: the path / URL, METRICS_OVERFLOW_LABEL for slot 0, NULL for a slot
+ * not handed out. Valid until metrics_reg_free. */
+const char *metrics_route_name(const struct metrics_reg *r, uint32_t slot);
+const char *metrics_backend_name(const struct metrics_reg *r, uint32_t slot);
+
+/* Slots [0, used) are meaningful (the overflow slot and every named one so far). */
+unsigned metrics_route_slots_used(const struct metrics_reg *r);
+unsigned metrics_backend_slots_used(const struct metrics_reg *r);
+/* How many lookups were answered with the overflow slot (for a warning and a gauge). */
+uint64_t metrics_reg_overflows(const struct metrics_reg *r);
+
+/* For a table about to be published: route_slots[i] = the slot of rt_table_route(t, i)'s
+ * path, backend_slots[j] = the slot of the URL of the backend whose index is j (arrays of
+ * rt_table_route_count(t) and rt_table_backend_count(t) entries, caller's). Keep them with
+ * the table (a tunnel holds its table, so they live as long as it needs them). */
+void metrics_reg_map_table(struct metrics_reg *r, const struct rt_table *t, uint32_t *route_slots,
+                           uint32_t *backend_slots);
+
+#endif
