@@ -14,6 +14,20 @@
  *
  * Thread: the owning worker only (pool and rbufs alike).
  *
+ * Memory goes back to the system: the free lists hold at most cache_max bytes (a block given
+ * back past that is freed), and blocks of RBUF_MMAP_MIN bytes or more are their own anonymous
+ * mappings, so freeing one returns its pages at once instead of leaving them in malloc's heap
+ * (glibc raises its mmap threshold after the first large free, after which big buffers would
+ * stay resident for good). A burst of slow readers therefore costs memory while it lasts,
+ * not for the life of the process.
+ *
+ * Pins: a send in flight reads from the block its submit pointed at, and io_uring may retry a
+ * partial send long after the submit (a full socket buffer). Growth moves the data to a new
+ * block; the pinned old block must then stay untouched, because returning it to the pool
+ * writes the free-list link into its first bytes and hands it to another conn while the
+ * kernel still reads from it (that corrupted relayed payload). So a pinned block is parked
+ * in _pin and given back by rbuf_unpin, at the send's completion.
+ *
  * Rejected: a slab per size class (a fixed count per size is the wrong shape: the mix of
  * buffer sizes moves with load); mirrored (double-mapped) buffers so data is always contiguous
  * (an mmap per buffer and two TLB entries per page; two iovecs are cheap). */
@@ -21,11 +35,13 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "core/bug.h"
 
 #define RBUF_MAX_CLASSES 32
-#define RBUF_MIN_BLOCK   16u /* a free block must hold the free-list link */
+#define RBUF_MIN_BLOCK   16u           /* a free block must hold the free-list link */
+#define RBUF_MMAP_MIN    (64u * 1024u) /* blocks this large are their own mapping */
 
 struct rbuf_block {
 	struct rbuf_block *next; /* next cached block of the same size */
@@ -37,6 +53,8 @@ struct rbuf_pool {
 	uint64_t held;                             /* bytes lent out plus cached */
 	uint64_t in_use_bytes;                     /* bytes lent out */
 	uint64_t in_use_blocks;                    /* blocks lent out */
+	uint64_t cached;                           /* bytes on the free lists */
+	uint64_t cache_max;                        /* at most this many bytes cached */
 	struct rbuf_block *free[RBUF_MAX_CLASSES]; /* by shift - min_shift */
 	uint32_t n_free[RBUF_MAX_CLASSES];         /* cached blocks per class */
 };
@@ -62,7 +80,34 @@ struct rbuf_pool *rbuf_pool_new(uint32_t min_block, uint32_t max_block, uint64_t
 	pool->min_shift = rbuf_shift(min_block);
 	pool->max_shift = rbuf_shift(max_block);
 	pool->limit = limit_bytes;
+	pool->cache_max = limit_bytes;
 	return pool;
+}
+
+static uint8_t *rbuf_block_alloc(uint32_t size)
+{
+	if (size < RBUF_MMAP_MIN)
+		return malloc(size);
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static void rbuf_block_free(void *b, uint64_t size)
+{
+	if (size < RBUF_MMAP_MIN)
+		free(b);
+	else
+		munmap(b, size);
+}
+
+void rbuf_pool_set_cache_max(struct rbuf_pool *pool, uint64_t bytes)
+{
+	pool->cache_max = bytes;
+}
+
+uint64_t rbuf_pool_bytes_cached(const struct rbuf_pool *pool)
+{
+	return pool->cached;
 }
 
 /* Frees every cached block of class c (index from min_shift). */
@@ -73,9 +118,10 @@ static void rbuf_pool_trim_class(struct rbuf_pool *pool, unsigned c)
 	while (pool->free[c] != NULL) {
 		struct rbuf_block *b = pool->free[c];
 		pool->free[c] = b->next;
-		free(b);
+		rbuf_block_free(b, size);
 		pool->n_free[c]--;
 		pool->held -= size;
+		pool->cached -= size;
 	}
 }
 
@@ -108,6 +154,7 @@ static uint8_t *rbuf_pool_get(struct rbuf_pool *pool, uint32_t size)
 	if (b != NULL) {
 		pool->free[c] = b->next;
 		pool->n_free[c]--;
+		pool->cached -= size;
 	} else {
 		/* Cached blocks of other sizes are worth less than serving this request. */
 		for (unsigned o = 0; o <= pool->max_shift - pool->min_shift; o++) {
@@ -118,7 +165,7 @@ static uint8_t *rbuf_pool_get(struct rbuf_pool *pool, uint32_t size)
 		}
 		if (pool->held + size > pool->limit)
 			return NULL;
-		b = malloc(size);
+		b = (struct rbuf_block *)(void *)rbuf_block_alloc(size);
 		if (b == NULL)
 			return NULL;
 		pool->held += size;
@@ -134,11 +181,17 @@ static void rbuf_pool_put(struct rbuf_pool *pool, uint8_t *data, uint32_t size)
 	struct rbuf_block *b = (struct rbuf_block *)(void *)data;
 
 	WSG_BUG_ON(pool->in_use_blocks == 0 || pool->in_use_bytes < size);
+	pool->in_use_bytes -= size;
+	pool->in_use_blocks--;
+	if (pool->cached + size > pool->cache_max) {
+		rbuf_block_free(data, size);
+		pool->held -= size;
+		return;
+	}
 	b->next = pool->free[c];
 	pool->free[c] = b;
 	pool->n_free[c]++;
-	pool->in_use_bytes -= size;
-	pool->in_use_blocks--;
+	pool->cached += size;
 }
 
 int rbuf_reserve(struct rbuf *rb, struct rbuf_pool *pool, size_t n)
@@ -162,7 +215,10 @@ int rbuf_reserve(struct rbuf *rb, struct rbuf_pool *pool, size_t n)
 	if (rb->_data != NULL) {
 		size_t got = rbuf_peek(rb, data, len);
 		WSG_BUG_ON(got != len);
-		rbuf_pool_put(pool, rb->_data, rb->_cap);
+		/* A pinned block stays where it is (the kernel may still read it); rbuf_unpin
+		 * gives it back. */
+		if (rb->_data != rb->_pin)
+			rbuf_pool_put(pool, rb->_data, rb->_cap);
 	}
 	rb->_data = data;
 	rb->_cap = cap;
@@ -246,6 +302,12 @@ void rbuf_consume(struct rbuf *rb, struct rbuf_pool *pool, size_t n)
 		rbuf_release(rb, pool);
 }
 
+void rbuf_truncate(struct rbuf *rb, uint32_t mark)
+{
+	WSG_BUG_ON(mark - rb->_head > rbuf_len(rb));
+	rb->_tail = mark;
+}
+
 size_t rbuf_peek(const struct rbuf *rb, void *dst, size_t n)
 {
 	uint32_t len = rbuf_len(rb);
@@ -264,9 +326,24 @@ size_t rbuf_peek(const struct rbuf *rb, void *dst, size_t n)
 	return n;
 }
 
+void rbuf_pin(struct rbuf *rb)
+{
+	WSG_BUG_ON(rb->_pin != NULL || rb->_data == NULL);
+	rb->_pin = rb->_data;
+	rb->_pin_cap = rb->_cap;
+}
+
+void rbuf_unpin(struct rbuf *rb, struct rbuf_pool *pool)
+{
+	if (rb->_pin != NULL && rb->_pin != rb->_data)
+		rbuf_pool_put(pool, rb->_pin, rb->_pin_cap);
+	rb->_pin = NULL;
+	rb->_pin_cap = 0;
+}
+
 void rbuf_release(struct rbuf *rb, struct rbuf_pool *pool)
 {
-	if (rb->_data != NULL)
+	if (rb->_data != NULL && rb->_data != rb->_pin)
 		rbuf_pool_put(pool, rb->_data, rb->_cap);
 	rb->_data = NULL;
 	rb->_cap = 0;
