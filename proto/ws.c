@@ -216,6 +216,41 @@ enum ws_rc ws_parse_frame_header(struct ws_parser *p, const uint8_t *buf, size_t
 	return WS_RC_OK;
 }
 
+enum ws_rc ws_parse_frame_header_split(struct ws_parser *p, struct ws_stash *st,
+                                       const uint8_t *data, size_t len, struct ws_frame *out,
+                                       const uint8_t **hdr, size_t *hdr_len, size_t *consumed)
+{
+	enum ws_rc rc;
+	*consumed = 0;
+	if (st->len == 0) {
+		rc = ws_parse_frame_header(p, data, len, out, hdr_len);
+		if (rc == WS_RC_MORE) {
+			/* len < WS_HEADER_MAX here: a header is never longer. */
+			memcpy(st->buf, data, len);
+			st->len = (uint8_t)len;
+			return rc;
+		}
+		*hdr = data;
+		if (rc == WS_RC_OK)
+			*consumed = *hdr_len;
+		return rc;
+	}
+	size_t take = WS_HEADER_MAX - (size_t)st->len;
+	if (take > len)
+		take = len;
+	memcpy(st->buf + st->len, data, take);
+	rc = ws_parse_frame_header(p, st->buf, (size_t)st->len + take, out, hdr_len);
+	if (rc == WS_RC_MORE) {
+		st->len = (uint8_t)(st->len + take);
+		return rc;
+	}
+	*hdr = st->buf;
+	if (rc == WS_RC_OK)
+		*consumed = *hdr_len - st->len;
+	st->len = 0;
+	return rc;
+}
+
 /* Text payload [buf, buf + n) at mask offset off: UTF-8 checked, left unmasked unless
  * keep_mask, in which case the bytes are unmasked, checked and masked again chunk by chunk,
  * so the caller's buffer is unchanged on return. */
@@ -292,6 +327,11 @@ bool ws_parser_in_frame(const struct ws_parser *p)
 bool ws_parser_in_message(const struct ws_parser *p)
 {
 	return p->_msg_opcode != 0;
+}
+
+bool ws_parser_frame_is_text(const struct ws_parser *p)
+{
+	return p->_frame_text;
 }
 
 uint64_t ws_parser_remaining(const struct ws_parser *p)

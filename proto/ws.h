@@ -97,6 +97,9 @@ enum ws_rc ws_parse_payload(struct ws_parser *p, uint8_t *buf, size_t len, unsig
 bool ws_parser_in_frame(const struct ws_parser *p);
 /* True while a fragmented data message is open (its FIN frame not seen yet). */
 bool ws_parser_in_message(const struct ws_parser *p);
+/* True when the current (or last) frame's payload is text: a text frame or a continuation
+ * of a text message (its UTF-8 is checked). */
+bool ws_parser_frame_is_text(const struct ws_parser *p);
 /* Payload bytes of the current frame not yet fed. */
 uint64_t ws_parser_remaining(const struct ws_parser *p);
 /* After a control frame is complete, its unmasked payload (valid until the next header). */
@@ -106,6 +109,22 @@ const uint8_t *ws_parser_control_payload(const struct ws_parser *p, size_t *len)
  * sticky: every later call fails with the same code. */
 uint16_t ws_parser_close_code(const struct ws_parser *p);
 const char *ws_parser_fail_reason(const struct ws_parser *p);
+
+/* A frame header split across reads, kept by the caller between calls (STYLE.md 3: the only
+ * bytes a parser user must copy out of a receive buffer are these at most 14). */
+struct ws_stash {
+	uint8_t buf[WS_HEADER_MAX];
+	uint8_t len; /* bytes kept */
+};
+
+/* ws_parse_frame_header over a stream whose header may be split across reads: the bytes of
+ * [data, data + len) are joined to what st kept. WS_RC_MORE: all of data went into st.
+ * WS_RC_OK: *hdr points at the whole header (*hdr_len bytes, in data or in st->buf, valid
+ * until the next call on st), *consumed bytes of data were used, and st is empty again.
+ * WS_RC_FAIL: see ws_parser_close_code; *consumed is 0. */
+enum ws_rc ws_parse_frame_header_split(struct ws_parser *p, struct ws_stash *st,
+                                       const uint8_t *data, size_t len, struct ws_frame *out,
+                                       const uint8_t **hdr, size_t *hdr_len, size_t *consumed);
 
 /* Splits a validated close payload: *code is 1005 when empty (RFC 6455 7.1.5). */
 void ws_close_payload_split(const uint8_t *payload, size_t len, uint16_t *code,
