@@ -6,9 +6,17 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bench/echo_conn.h"
 #include "core/config.h"
 #include "core/gateway.h"
 #include "core/log.h"
+
+static const struct gateway_app echo_app = {
+    .prog = "wsgate-echo",
+    .on_accept = echo_on_accept,
+    .on_drain = echo_on_drain,
+    .fds_per_client = 1,
+};
 
 static void echo_usage(FILE *out)
 {
@@ -93,5 +101,5 @@ int main(int argc, char **argv)
 	cfg.listen = addrs;
 	cfg.n_listen = n_addrs;
 	log_init(cfg.log_level, CFG_LOG_TEXT);
-	return gateway_run(&cfg, GW_MODE_ECHO, "wsgate-echo");
+	return gateway_run(&cfg, &echo_app);
 }

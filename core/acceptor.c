@@ -17,8 +17,6 @@
 #include "core/log.h"
 #include "core/worker.h"
 
-#define ACCEPTOR_OVER_SLACK 64u /* matches the workers' slab reserve */
-
 /* Out of file descriptors (or kernel memory): every accept would fail at once and a
  * re-armed multishot accept would spin. Stop accepting for a while instead, as nginx does;
  * the connections wait in the listen backlog meanwhile. */
@@ -61,7 +59,7 @@ int acceptor_init(struct acceptor *a, struct gateway *gw, int *fds, unsigned n_f
 	return 0;
 }
 
-static void acceptor_handoff(struct acceptor *a, int fd)
+static void acceptor_handoff(struct acceptor *a, int fd, unsigned ud_listener)
 {
 	struct gateway *gw = a->gw;
 	uint64_t before = atomic_fetch_add_explicit(&gw->client_socks, 1, memory_order_relaxed);
@@ -84,6 +82,7 @@ static void acceptor_handoff(struct acceptor *a, int fd)
 	struct worker_handoff *h = &q->items[tail % WORKER_HANDOFF_CAP];
 	h->fd = fd;
 	h->over_limit = before >= max;
+	h->kind = a->kinds != NULL ? a->kinds[ud_listener] : 0;
 	h->peer_len = sizeof(h->peer);
 	if (getpeername(fd, (struct sockaddr *)&h->peer, &h->peer_len) != 0) {
 		memset(&h->peer, 0, sizeof(h->peer));
@@ -147,7 +146,7 @@ static void *acceptor_main(void *arg)
 				if (stopping)
 					close(cqe->res);
 				else
-					acceptor_handoff(a, cqe->res);
+					acceptor_handoff(a, cqe->res, i);
 			} else if (cqe->res != -ECANCELED) {
 				LOG_WARN("accept_error", "err=%d why=\"%s\"%s", -cqe->res,
 				         strerror(-cqe->res), exhausted ? " paused_ms=100" : "");
@@ -180,4 +179,6 @@ void acceptor_join(struct acceptor *a)
 	io_uring_queue_exit(&a->ring);
 	free(a->fds);
 	a->fds = NULL;
+	free(a->kinds);
+	a->kinds = NULL;
 }

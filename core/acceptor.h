@@ -11,11 +11,16 @@
 
 struct gateway;
 
+/* Sockets let in over --max-conns per worker so that the worker can answer 503 (in the
+ * SPEC.md order) instead of dropping them; matches the workers' slab reserve. */
+#define ACCEPTOR_OVER_SLACK 64u
+
 struct acceptor {
 	struct gateway *gw;
 	struct io_uring ring;
-	int ring_fd; /* written before start; read: control thread (msg_ring) */
-	int *fds;    /* listeners, owned */
+	int ring_fd;    /* written before start; read: control thread (msg_ring) */
+	int *fds;       /* listeners, owned */
+	uint8_t *kinds; /* enum conn_kind per listener (NULL: all plain), owned */
 	unsigned n_fds;
 	unsigned next;                       /* round robin over workers */
 	struct __kernel_timespec backoff_ts; /* accept back-off timeout (read by the kernel) */

@@ -1,39 +1,49 @@
-/* Conn I/O mechanics: every socket, either leg, either mode.
+/* core/conn.c: the transport. Every socket, either leg, any program on the core.
  *
- * Receives are one multishot recv per conn into the worker's provided buffers; the bytes are
- * handed to the upper layer in place and the buffer goes back to the ring the same turn.
- * Sends come from the conn's `out` rbuf, one send in flight per conn, started at the end of
- * the loop turn so that everything queued during the turn leaves in one send.
+ * Owns: a conn's socket, its receive and send on the worker's ring, the byte transform seam,
+ * backpressure, the lingering close, and the conn's life in the slab. What the bytes mean is
+ * reached only through c->ops (conn.h), so this file never names a handshake, a tunnel or an
+ * echo server.
+ *
+ * Receive: one receive in flight per conn, into the worker's provided buffers (16 KiB each),
+ * re-armed after each completion unless the conn is paused. The bytes go up in place and the
+ * buffer returns to the ring the same turn; nothing keeps a pointer into it past on_data
+ * (the layer above copies what it keeps: a split header into the stash, a head into `in`,
+ * payload into the peer's send queue). One receive at a time bounds what a paused conn can
+ * still take to one buffer, which is what makes CONN_OUT_HIGH a real bound.
+ * Rejected: a multishot receive. It saves one SQE per receive, but a single wait can
+ * complete dozens of buffers for one conn (the kernel loops while data is there), so a conn
+ * paused for backpressure still moved a whole socket buffer (megabytes) into its peer's queue
+ * before the cancel landed: 3 MB per slow reader instead of 256 KiB.
+ *
+ * Send: one send in flight per conn, from `out`, started at the end of the loop turn so that
+ * everything queued during the turn leaves together. The send's storage is pinned
+ * (rbuf_pin) until its completion: io_uring retries a partial send later, and a growth of
+ * `out` meanwhile must not hand that block to anyone else.
  *
  * Closing is a state, freeing is an event (STYLE.md 4): conn_close() marks the conn CLOSING
  * and cancels what is in flight; the conn goes back to the slab (and its fd is closed) only
  * when the last in-flight CQE has come in, at the end of a loop turn, so no handler ever sees
  * a conn that vanished under it.
  *
- * Backpressure: the upper layer pauses a conn (cancels its multishot recv) when its peer's
- * send queue passes CONN_OUT_HIGH and resumes it when that queue drains under CONN_OUT_LOW.
- * With DEFER_TASKRUN the cancel is submitted before the kernel can complete more receives,
- * so the overshoot is bounded by what was already completed in the same turn. */
+ * Lingering close: conn_shut_after_flush waits for the queue to drain, shuts our side and
+ * reads until EOF (or the linger limits), dropping what comes, then closes. Closing a socket
+ * with unread bytes in it makes the kernel answer with a reset, which can destroy our last
+ * bytes (a close frame, an error answer) before the peer reads them. */
 #include "core/conn.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/tcp.h>
+#include <liburing.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "core/bug.h"
-#include "core/echo.h"
 #include "core/gateway.h"
-#include "core/handshake.h"
 #include "core/log.h"
-#include "core/tunnel.h"
-
-size_t conn_tunnel_size(void)
-{
-	return sizeof(struct tunnel);
-}
+#include "core/worker.h"
 
 static void conn_live_link(struct worker *w, struct conn *c)
 {
@@ -56,14 +66,11 @@ static void conn_live_unlink(struct worker *w, struct conn *c)
 	w->live_conns--;
 }
 
-struct conn *conn_new(struct worker *w, int fd, enum conn_role role)
+struct conn *conn_new(struct worker *w, int fd, enum conn_role role, const struct conn_ops *ops)
 {
 	struct conn *c = slab_alloc(&w->conns);
 	if (c == NULL) {
-		atomic_store_explicit(
-		    &w->stats.slab_exhausted,
-		    atomic_load_explicit(&w->stats.slab_exhausted, memory_order_relaxed) + 1,
-		    memory_order_relaxed);
+		worker_stat_add(&w->stats.slab_exhausted, 1);
 		return NULL;
 	}
 	/* Slab memory is not zeroed: the generation survives reuse on purpose, so a CQE meant
@@ -75,43 +82,12 @@ struct conn *conn_new(struct worker *w, int fd, enum conn_role role)
 	c->fd = fd;
 	c->role = (uint8_t)role;
 	c->state = CONN_HANDSHAKE;
+	c->ops = ops;
 	c->last_rx_ms = w->now_ms;
 	twheel_entry_init(&c->timer);
 	http_parser_init(&c->p.http);
 	conn_live_link(w, c);
 	return c;
-}
-
-enum ws_rc conn_parse_frame_header(struct conn *c, const uint8_t *data, size_t len,
-                                   struct ws_frame *f, const uint8_t **hdr, size_t *hdr_len,
-                                   size_t *consumed)
-{
-	enum ws_rc rc;
-	if (c->stash_len == 0) {
-		rc = ws_parse_frame_header(&c->p.ws, data, len, f, hdr_len);
-		if (rc == WS_RC_MORE) {
-			/* len < WS_HEADER_MAX here: a header is never longer. */
-			memcpy(c->stash, data, len);
-			c->stash_len = (uint8_t)len;
-			return rc;
-		}
-		*hdr = data;
-		*consumed = *hdr_len;
-		return rc;
-	}
-	size_t take = WS_HEADER_MAX - c->stash_len;
-	if (take > len)
-		take = len;
-	memcpy(c->stash + c->stash_len, data, take);
-	rc = ws_parse_frame_header(&c->p.ws, c->stash, c->stash_len + take, f, hdr_len);
-	if (rc == WS_RC_MORE) {
-		c->stash_len = (uint8_t)(c->stash_len + take);
-		return rc;
-	}
-	*hdr = c->stash;
-	*consumed = rc == WS_RC_OK ? *hdr_len - c->stash_len : 0;
-	c->stash_len = 0;
-	return rc;
 }
 
 void conn_peer_text(const struct conn *c, char *buf, size_t cap, bool with_port)
@@ -133,58 +109,34 @@ void conn_peer_text(const struct conn *c, char *buf, size_t cap, bool with_port)
 		snprintf(buf, cap, "%s:%u", addr, port);
 }
 
-void conn_accept(struct worker *w, int fd, const struct sockaddr_storage *peer, socklen_t len,
-                 bool over_limit)
-{
-	struct gateway *gw = w->gw;
-	struct conn *c = conn_new(w, fd, CONN_CLIENT);
-	if (c == NULL) {
-		/* No slot even in the reserve: nothing to answer with. Load, not a bug. */
-		close(fd);
-		atomic_fetch_sub_explicit(&gw->client_socks, 1, memory_order_relaxed);
-		return;
-	}
-	if (len <= sizeof(c->peer))
-		memcpy(&c->peer, peer, len);
-	if (over_limit)
-		c->flags |= CF_OVER_LIMIT;
-	atomic_store_explicit(&w->stats.conns_accepted,
-	                      atomic_load_explicit(&w->stats.conns_accepted, memory_order_relaxed) +
-	                          1,
-	                      memory_order_relaxed);
-	if (log_enabled(CFG_LOG_DEBUG)) {
-		char p[64];
-		conn_peer_text(c, p, sizeof(p), true);
-		LOG_DEBUG("conn_accept", "slot=%u peer=%s", c->slot, p);
-	}
-	conn_set_timer(w, c, w->now_ms + gw->cfg->handshake_timeout_ms);
-	c->deadline_ms = w->now_ms + gw->cfg->handshake_timeout_ms;
-	conn_arm_recv(w, c);
-}
-
 void conn_arm_recv(struct worker *w, struct conn *c)
 {
-	if (c->flags & (CF_RECV_ARMED | CF_EOF) || c->state == CONN_CLOSING)
+	if (c->flags & (CF_RECV_ARMED | CF_EOF | CF_RX_PAUSED) || c->state == CONN_CLOSING)
 		return;
 	struct io_uring_sqe *sqe = worker_sqe(w);
-	io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
+	io_uring_prep_recv(sqe, c->fd, NULL, WORKER_BUF_SIZE, 0);
 	sqe->flags |= IOSQE_BUFFER_SELECT;
-	sqe->buf_group = 0;
+	sqe->buf_group = WORKER_BUF_GROUP;
 	io_uring_sqe_set_data64(sqe, ud_pack(c->gen, c->slot, WOP_RECV));
 	c->inflight++;
 	c->flags |= CF_RECV_ARMED;
 }
 
+void conn_connect(struct worker *w, struct conn *c, socklen_t addr_len)
+{
+	struct io_uring_sqe *sqe = worker_sqe(w);
+	io_uring_prep_connect(sqe, c->fd, &c->peer.sa, addr_len);
+	io_uring_sqe_set_data64(sqe, ud_pack(c->gen, c->slot, WOP_CONNECT));
+	c->inflight++;
+}
+
 void conn_pause(struct worker *w, struct conn *c)
 {
-	if (c->flags & CF_RX_PAUSED)
-		return;
+	(void)w;
+	/* The receive in flight (if any) is left alone: it completes with at most one buffer,
+	 * which is handed up as usual; only the re-arm waits for conn_resume. Cancelling it
+	 * would gain nothing but a CQE. */
 	c->flags |= CF_RX_PAUSED;
-	if (c->flags & CF_RECV_ARMED) {
-		struct io_uring_sqe *sqe = worker_sqe(w);
-		io_uring_prep_cancel64(sqe, ud_pack(c->gen, c->slot, WOP_RECV), 0);
-		io_uring_sqe_set_data64(sqe, 0);
-	}
 }
 
 void conn_resume(struct worker *w, struct conn *c)
@@ -192,11 +144,31 @@ void conn_resume(struct worker *w, struct conn *c)
 	if (!(c->flags & CF_RX_PAUSED))
 		return;
 	c->flags &= (uint16_t)~CF_RX_PAUSED;
-	/* If the cancelled recv's last CQE is still on its way, re-arm when it arrives. */
 	conn_arm_recv(w, c);
 }
 
-int conn_queue(struct worker *w, struct conn *c, const void *p, size_t n)
+void conn_discard_input(struct worker *w, struct conn *c)
+{
+	c->flags |= CF_DISCARD;
+	conn_resume(w, c);
+}
+
+static struct rbuf *conn_txq(struct conn *c)
+{
+	return c->xf != NULL ? &c->pt : &c->out;
+}
+
+size_t conn_out_len(const struct conn *c)
+{
+	size_t n = rbuf_len(&c->out) + rbuf_len(&c->pt);
+	if (c->xf != NULL && c->xf->pending != NULL)
+		n += c->xf->pending(c);
+	/* Held bytes do not count: they cannot drain until the holder releases them, so
+	 * counting them could pause the very conn whose input would complete the hold. */
+	return n - ((c->flags & CF_HOLD) ? c->hold_len : 0);
+}
+
+int conn_queue_raw(struct worker *w, struct conn *c, const void *p, size_t n)
 {
 	if (c->state == CONN_CLOSING)
 		return 0;
@@ -206,22 +178,79 @@ int conn_queue(struct worker *w, struct conn *c, const void *p, size_t n)
 	return 0;
 }
 
+int conn_queue(struct worker *w, struct conn *c, const void *p, size_t n)
+{
+	if (c->state == CONN_CLOSING)
+		return 0;
+	if (rbuf_append(conn_txq(c), w->pool, p, n) != 0)
+		return -1;
+	if (c->flags & CF_HOLD)
+		c->hold_len += (uint32_t)n;
+	worker_flush_later(w, c);
+	return 0;
+}
+
+void conn_out_hold(struct conn *c)
+{
+	c->flags |= CF_HOLD;
+	c->hold_len = 0;
+}
+
+bool conn_out_is_held(const struct conn *c)
+{
+	return (c->flags & CF_HOLD) != 0;
+}
+
+void conn_out_release(struct worker *w, struct conn *c)
+{
+	if (!(c->flags & CF_HOLD))
+		return;
+	c->flags &= (uint16_t)~CF_HOLD;
+	worker_flush_later(w, c);
+}
+
+void conn_out_rollback(struct worker *w, struct conn *c)
+{
+	if (!(c->flags & CF_HOLD))
+		return;
+	struct rbuf *q = conn_txq(c);
+	rbuf_truncate(q, rbuf_tail_pos(q) - c->hold_len);
+	if (rbuf_is_empty(q) && !rbuf_is_pinned(q))
+		rbuf_release(q, w->pool);
+	c->flags &= (uint16_t)~CF_HOLD;
+	c->hold_len = 0;
+}
+
+/* Bytes of q that may be handed on (all but a held tail). */
+static size_t conn_sendable(const struct conn *c, const struct rbuf *q)
+{
+	size_t len = rbuf_len(q);
+	if (c->flags & CF_HOLD)
+		return len > c->hold_len ? len - c->hold_len : 0;
+	return len;
+}
+
 void conn_set_timer(struct worker *w, struct conn *c, uint64_t deadline_ms)
 {
 	twheel_add(&w->wheel, &c->timer, deadline_ms);
 }
 
+void conn_del_timer(struct worker *w, struct conn *c)
+{
+	twheel_del(&w->wheel, &c->timer);
+}
+
 void conn_shut_after_flush(struct worker *w, struct conn *c)
 {
-	if (c->state == CONN_CLOSING)
+	if (c->state == CONN_CLOSING || (c->flags & CF_SHUT_AFTER))
 		return;
-	if (!(c->flags & CF_SHUT_AFTER)) {
-		c->flags |= CF_SHUT_AFTER;
-		c->deadline_ms = w->now_ms + CONN_LINGER_MS;
-		conn_set_timer(w, c, c->deadline_ms);
-	}
-	/* Nothing more is read from a conn that is going away after its last bytes. */
-	conn_pause(w, c);
+	c->flags |= CF_SHUT_AFTER | CF_DISCARD;
+	c->flags &= (uint16_t)~CF_HOLD;
+	c->linger_until_ms = w->now_ms + CONN_LINGER_MAX_MS;
+	conn_set_timer(w, c, c->linger_until_ms);
+	/* Keep reading (and dropping) meanwhile: a peer blocked in a send of its own would
+	 * otherwise never read what we are sending it. */
+	conn_resume(w, c);
 	worker_flush_later(w, c);
 }
 
@@ -244,15 +273,19 @@ void conn_close(struct worker *w, struct conn *c)
 static void conn_free(struct worker *w, struct conn *c)
 {
 	WSG_BUG_ON(c->inflight != 0);
+	if (c->ops->on_free != NULL)
+		c->ops->on_free(w, c);
+	if (c->xf != NULL && c->xf->release != NULL)
+		c->xf->release(w, c);
 	struct io_uring_sqe *sqe = worker_sqe(w);
 	io_uring_prep_close(sqe, c->fd);
 	io_uring_sqe_set_data64(sqe, 0);
+	rbuf_unpin(&c->out, w->pool);
 	rbuf_release(&c->out, w->pool);
+	rbuf_release(&c->pt, w->pool);
 	rbuf_release(&c->in, w->pool);
 	twheel_del(&w->wheel, &c->timer);
-	if (c->t != NULL)
-		tunnel_conn_freed(w, c);
-	if (c->role == CONN_CLIENT)
+	if (c->role == CONN_CLIENT) /* taken by the acceptor against --max-conns */
 		atomic_fetch_sub_explicit(&w->gw->client_socks, 1, memory_order_relaxed);
 	LOG_DEBUG("conn_free", "slot=%u role=%s", c->slot,
 	          c->role == CONN_CLIENT ? "client" : "backend");
@@ -261,27 +294,49 @@ static void conn_free(struct worker *w, struct conn *c)
 	slab_free(&w->conns, c);
 }
 
+/* Runs queued plaintext through the transform, up to the hold mark. */
+static int conn_run_xform(struct worker *w, struct conn *c)
+{
+	while (!rbuf_is_empty(&c->pt)) {
+		size_t n;
+		uint8_t *p = rbuf_contig_data(&c->pt, &n);
+		size_t sendable = conn_sendable(c, &c->pt);
+		if (sendable == 0)
+			break;
+		if (n > sendable)
+			n = sendable;
+		if (c->xf->output(w, c, p, n) != 0)
+			return -1;
+		rbuf_consume(&c->pt, w->pool, n);
+	}
+	return 0;
+}
+
 static void conn_start_send(struct worker *w, struct conn *c)
 {
 	size_t n;
 	uint8_t *p = rbuf_contig_data(&c->out, &n);
+	if (c->xf == NULL) {
+		size_t sendable = conn_sendable(c, &c->out);
+		if (n > sendable)
+			n = sendable;
+	}
 	if (n == 0)
 		return;
 	struct io_uring_sqe *sqe = worker_sqe(w);
 	io_uring_prep_send(sqe, c->fd, p, n, MSG_NOSIGNAL);
 	io_uring_sqe_set_data64(sqe, ud_pack(c->gen, c->slot, WOP_SEND));
+	rbuf_pin(&c->out);
 	c->inflight++;
 	c->flags |= CF_SEND_BUSY;
 }
 
-/* Everything queued is sent: shut our side and read (discarding) until the peer closes or
- * the linger deadline passes. Closing with unread bytes in the socket would make the kernel
- * answer with RST, which can destroy our last bytes (an error answer, a close frame) before
- * the peer reads them; this is nginx's lingering close. */
+/* Everything queued is sent: shut our side and read (dropping it) until the peer closes or
+ * the linger limits pass. A backend (we are its client: RFC 6455 7.1.1 has the server close
+ * first) and a peer already at EOF are closed at once. */
 static void conn_linger(struct worker *w, struct conn *c)
 {
 	if ((c->flags & CF_EOF) || c->role == CONN_BACKEND) {
-		/* The peer is gone, or it is a backend (it closes first, RFC 6455 7.1.1). */
 		conn_close(w, c);
 		return;
 	}
@@ -290,12 +345,17 @@ static void conn_linger(struct worker *w, struct conn *c)
 	 * io-wq thread, and thousands of closes at once (a client going away with all its
 	 * connections) would spawn a crowd of them; the syscall itself never blocks on TCP. */
 	shutdown(c->fd, SHUT_WR);
-	uint64_t deadline = w->now_ms + CONN_LINGER_CLOSE_MS;
-	if (deadline < c->deadline_ms)
-		c->deadline_ms = deadline;
-	conn_set_timer(w, c, c->deadline_ms);
-	c->flags &= (uint16_t)~CF_RX_PAUSED;
-	conn_arm_recv(w, c);
+	c->last_rx_ms = w->now_ms;
+	uint64_t at = w->now_ms + CONN_LINGER_IDLE_MS;
+	conn_set_timer(w, c, at < c->linger_until_ms ? at : c->linger_until_ms);
+	conn_resume(w, c);
+}
+
+static bool conn_has_sendable(const struct conn *c)
+{
+	if (c->xf != NULL)
+		return !rbuf_is_empty(&c->out) || conn_sendable(c, &c->pt) > 0;
+	return conn_sendable(c, &c->out) > 0;
 }
 
 void conn_flush_all(struct worker *w)
@@ -310,73 +370,64 @@ void conn_flush_all(struct worker *w)
 				conn_free(w, c);
 			continue;
 		}
+		if (c->xf != NULL && conn_run_xform(w, c) != 0) {
+			conn_close(w, c);
+			continue;
+		}
 		if (c->flags & CF_SEND_BUSY)
 			continue;
-		if (!rbuf_is_empty(&c->out)) {
+		if (conn_has_sendable(c)) {
 			if (c->flags & CF_CONNECTED || c->role == CONN_CLIENT)
 				conn_start_send(w, c);
-		} else if ((c->flags & CF_SHUT_AFTER) && !(c->flags & CF_WR_SHUT)) {
+		} else if ((c->flags & CF_SHUT_AFTER) && !(c->flags & CF_WR_SHUT) &&
+		           rbuf_is_empty(&c->out) && rbuf_is_empty(&c->pt)) {
 			conn_linger(w, c);
 		}
 	}
 }
 
-static void conn_dispatch_data(struct worker *w, struct conn *c, uint8_t *data, size_t len)
-{
-	if (c->flags & CF_SHUT_AFTER) {
-		/* Going away: what the peer still sends is read only to be discarded. */
-		return;
-	}
-	if (c->role == CONN_CLIENT && c->state == CONN_HANDSHAKE) {
-		handshake_on_data(w, c, data, len);
-	} else if (c->role == CONN_CLIENT && c->state == CONN_WAIT_BACKEND) {
-		/* Frames sent before our 101 (a client that does not wait): keep them with the
-		 * head; the conn is paused, so this is bounded by what was already read. */
-		if (rbuf_append(&c->in, w->pool, data, len) != 0)
-			conn_close(w, c);
-	} else if (c->t != NULL) {
-		tunnel_on_data(w, c, data, len);
-	} else if (c->state == CONN_OPEN) {
-		echo_on_data(w, c, data, len);
-	}
-}
-
-static void conn_dispatch_gone(struct worker *w, struct conn *c, int err)
+static void conn_gone(struct worker *w, struct conn *c, int err)
 {
 	LOG_DEBUG("conn_gone", "slot=%u err=%d", c->slot, err);
-	if (c->flags & CF_SHUT_AFTER)
+	if ((c->flags & CF_SHUT_AFTER) || c->ops->on_gone == NULL)
 		conn_close(w, c);
-	else if (c->t != NULL)
-		tunnel_on_gone(w, c, err);
-	else if (c->state == CONN_OPEN)
-		echo_on_gone(w, c, err);
 	else
-		conn_close(w, c);
+		c->ops->on_gone(w, c, err);
+}
+
+static void conn_deliver(struct worker *w, struct conn *c, uint8_t *p, size_t n)
+{
+	if (c->state == CONN_CLOSING || (c->flags & CF_DISCARD))
+		return;
+	c->ops->on_data(w, c, p, n);
 }
 
 static void conn_on_recv(struct worker *w, struct conn *c, struct io_uring_cqe *cqe)
 {
-	bool more = cqe->flags & IORING_CQE_F_MORE;
-	if (!more) {
-		c->inflight--;
-		c->flags &= (uint16_t)~CF_RECV_ARMED;
-	}
+	c->inflight--;
+	c->flags &= (uint16_t)~CF_RECV_ARMED;
 	int res = cqe->res;
 	if (res > 0) {
 		WSG_BUG_ON(!(cqe->flags & IORING_CQE_F_BUFFER));
 		unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
 		if (c->state != CONN_CLOSING && !(c->flags & CF_EOF)) {
 			c->last_rx_ms = w->now_ms;
-			conn_dispatch_data(w, c, worker_buf(w, bid), (size_t)res);
+			uint8_t *p = worker_buf(w, bid);
+			if (c->xf != NULL && !(c->flags & CF_DISCARD)) {
+				if (c->xf->input(w, c, p, (size_t)res, conn_deliver) != 0)
+					conn_close(w, c);
+			} else {
+				conn_deliver(w, c, p, (size_t)res);
+			}
 		}
 		worker_buf_return(w, bid);
-	} else if (res == -ENOBUFS || res == -ECANCELED) {
-		/* Out of buffers (they come back this turn) or paused: re-armed below. */
+	} else if (res == -ENOBUFS || res == -ECANCELED || res == -EAGAIN || res == -EINTR) {
+		/* Out of buffers (they come back this turn), or cancelled: re-armed below. */
 	} else if (c->state != CONN_CLOSING && !(c->flags & CF_EOF)) {
 		c->flags |= CF_EOF;
-		conn_dispatch_gone(w, c, res);
+		conn_gone(w, c, res);
 	}
-	if (!more && c->state != CONN_CLOSING && !(c->flags & (CF_RX_PAUSED | CF_EOF)))
+	if (c->state != CONN_CLOSING && !(c->flags & CF_EOF))
 		conn_arm_recv(w, c);
 	if (c->state == CONN_CLOSING && c->inflight == 0)
 		worker_flush_later(w, c);
@@ -386,33 +437,30 @@ static void conn_on_send(struct worker *w, struct conn *c, int res)
 {
 	c->inflight--;
 	c->flags &= (uint16_t)~CF_SEND_BUSY;
+	rbuf_unpin(&c->out, w->pool);
 	if (c->state == CONN_CLOSING) {
 		if (c->inflight == 0)
 			worker_flush_later(w, c);
 		return;
 	}
 	if (res < 0) {
+		/* Nothing more can be sent; the peer's reading side is gone. */
 		if (!(c->flags & CF_EOF)) {
 			c->flags |= CF_EOF;
-			conn_dispatch_gone(w, c, res);
+			conn_gone(w, c, res);
 		}
 		if (c->state != CONN_CLOSING)
 			conn_close(w, c);
 		return;
 	}
-	uint32_t before = rbuf_len(&c->out);
+	size_t before = conn_out_len(c);
 	rbuf_consume(&c->out, w->pool, (size_t)res);
-	if (!rbuf_is_empty(&c->out) || (c->flags & CF_SHUT_AFTER))
-		worker_flush_later(w, c);
-	if (before > CONN_OUT_LOW && rbuf_len(&c->out) <= CONN_OUT_LOW) {
-		if (c->t != NULL)
-			tunnel_on_drained(w, c);
-		else
-			conn_resume(w, c);
-	}
+	worker_flush_later(w, c);
+	if (before > CONN_OUT_LOW && conn_out_len(c) <= CONN_OUT_LOW && c->ops->on_drained)
+		c->ops->on_drained(w, c);
 }
 
-void conn_on_cqe(struct worker *w, struct conn *c, enum worker_op op, struct io_uring_cqe *cqe)
+void conn_on_cqe(struct worker *w, struct conn *c, unsigned op, struct io_uring_cqe *cqe)
 {
 	switch (op) {
 	case WOP_RECV:
@@ -433,7 +481,13 @@ void conn_on_cqe(struct worker *w, struct conn *c, enum worker_op op, struct io_
 				worker_flush_later(w, c);
 			break;
 		}
-		tunnel_on_connect(w, c, cqe->res);
+		if (cqe->res == 0) {
+			c->flags |= CF_CONNECTED;
+			worker_flush_later(w, c);
+			conn_arm_recv(w, c);
+		}
+		if (c->ops->on_connect != NULL)
+			c->ops->on_connect(w, c, cqe->res);
 		break;
 	default:
 		WSG_BUG_ON(true);
@@ -445,53 +499,20 @@ void conn_on_timer(struct worker *w, struct conn *c)
 	if (c->state == CONN_CLOSING)
 		return;
 	if (c->flags & CF_SHUT_AFTER) {
-		if (w->now_ms >= c->deadline_ms)
+		/* Lingering: cut at the hard limit, or when the peer went quiet after our side
+		 * was shut; else look again at the next of the two. */
+		uint64_t idle_at = c->last_rx_ms + CONN_LINGER_IDLE_MS;
+		if (w->now_ms >= c->linger_until_ms ||
+		    ((c->flags & CF_WR_SHUT) && w->now_ms >= idle_at)) {
 			conn_close(w, c);
-		else
-			conn_set_timer(w, c, c->deadline_ms);
+			return;
+		}
+		uint64_t next = c->linger_until_ms;
+		if ((c->flags & CF_WR_SHUT) && idle_at < next)
+			next = idle_at;
+		conn_set_timer(w, c, next);
 		return;
 	}
-	if (c->role == CONN_CLIENT && c->state == CONN_HANDSHAKE) {
-		/* SPEC.md: on expiry the socket is closed without an answer. */
-		LOG_DEBUG("handshake_timeout", "slot=%u", c->slot);
-		conn_close(w, c);
-		return;
-	}
-	if (c->t != NULL)
-		tunnel_on_timer(w, c);
-}
-
-void conn_drain_all(struct worker *w)
-{
-	for (struct conn *c = w->live_head, *next; c != NULL; c = next) {
-		next = c->live_next;
-		if (c->role != CONN_CLIENT || c->state == CONN_CLOSING)
-			continue;
-		if (c->t != NULL) {
-			tunnel_drain(w, c->t);
-		} else if (c->state == CONN_OPEN) {
-			uint8_t frame[4];
-			size_t n = ws_encode_close(frame, sizeof(frame), 1001, NULL, 0, NULL);
-			if (!(c->flags & CF_CLOSE_SENT) && conn_queue(w, c, frame, n) == 0)
-				c->flags |= CF_CLOSE_SENT;
-			c->deadline_ms = w->now_ms + w->gw->cfg->drain_timeout_ms;
-			conn_set_timer(w, c, c->deadline_ms);
-		}
-		/* Handshakes still reading their head get 503 when it completes (handshake.c). */
-	}
-}
-
-void conn_stop_all(struct worker *w)
-{
-	unsigned n = 0;
-	for (struct conn *c = w->live_head; c != NULL; c = c->live_next) {
-		if (c->state != CONN_CLOSING) {
-			conn_close(w, c);
-			if (c->role == CONN_CLIENT)
-				n++;
-		}
-	}
-	if (n > 0) {
-		atomic_store_explicit(&w->stats.closed_on_drain_timeout, n, memory_order_relaxed);
-	}
+	if (c->ops->on_timer != NULL)
+		c->ops->on_timer(w, c);
 }

@@ -27,6 +27,7 @@
 
 #include "core/acceptor.h"
 #include "core/admin.h"
+#include "core/conn.h"
 #include "core/log.h"
 #include "core/worker.h"
 #include "router/rt.h"
@@ -71,8 +72,7 @@ static int gateway_listen(const char *prog, const struct cfg_addr *addr, bool no
  * Only a --max-conns the operator asked for (flag or file) is worth a warning when it does
  * not fit; the default (100000) is over common fd limits, and warning about it on every
  * start would teach people to ignore warnings, so that case is one info line. */
-static uint64_t gateway_fd_budget(const char *prog, uint64_t max_conns, bool max_conns_set,
-                                  enum gw_mode mode)
+static uint64_t gateway_fd_budget(const struct gateway *gw, uint64_t max_conns, bool max_conns_set)
 {
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
@@ -83,8 +83,13 @@ static uint64_t gateway_fd_budget(const char *prog, uint64_t max_conns, bool max
 	}
 	if (rl.rlim_cur == RLIM_INFINITY)
 		return max_conns;
-	uint64_t reserve = 64; /* listeners, rings, admin, logs */
-	uint64_t per_client = mode == GW_MODE_PROXY ? 2 : 1;
+	/* Held back from the clients: listeners, rings, admin connections and logs (64), and
+	 * the sockets the acceptor lets in over the limit so that their workers can answer
+	 * 503 (ACCEPTOR_OVER_SLACK per worker, one fd each). What is left holds every
+	 * admitted client with its backend socket, so a client that got in never meets a 502
+	 * for want of a descriptor. */
+	uint64_t reserve = 64 + (uint64_t)ACCEPTOR_OVER_SLACK * gw->n_workers;
+	uint64_t per_client = gw->app->fds_per_client ? gw->app->fds_per_client : 1;
 	uint64_t fit = rl.rlim_cur > reserve ? (rl.rlim_cur - reserve) / per_client : 1;
 	if (fit >= max_conns)
 		return max_conns;
@@ -97,7 +102,6 @@ static uint64_t gateway_fd_budget(const char *prog, uint64_t max_conns, bool max
 		         "max_conns=%llu source=default fd_limit=%llu effective_max_conns=%llu",
 		         (unsigned long long)max_conns, (unsigned long long)rl.rlim_cur,
 		         (unsigned long long)fit);
-	(void)prog;
 	return fit;
 }
 
@@ -127,7 +131,7 @@ static unsigned gateway_workers_running(const struct gateway *gw)
 static void gateway_reload(struct gateway *gw)
 {
 	/* SIGHUP: routes from --config again; open tunnels keep the table they hold. */
-	if (gw->mode != GW_MODE_PROXY || gw->cfg->config_file == NULL) {
+	if (!gw->app->routes || gw->cfg->config_file == NULL) {
 		LOG_WARN("reload_skipped", "why=\"no --config file\"");
 		return;
 	}
@@ -219,20 +223,37 @@ static int gateway_control_loop(struct gateway *gw, struct admin *admin, int sfd
 	return 0;
 }
 
-int gateway_run(const struct wsg_config *cfg, enum gw_mode mode, const char *prog)
+/* A short, process-unique prefix for connection ids: 40 random bits in base 32 (8 chars),
+ * so ids do not repeat across restarts or between instances. */
+static void gateway_make_id_prefix(struct gateway *gw)
 {
+	static const char digits[] = "0123456789abcdefghjkmnpqrstvwxyz";
+	uint64_t r = 0;
+	if (getentropy(&r, sizeof(r)) != 0)
+		r = (uint64_t)gateway_clock_ms() ^ ((uint64_t)getpid() << 24);
+	for (unsigned i = 0; i < 8; i++) {
+		gw->id_prefix[i] = digits[r & 31u];
+		r >>= 5;
+	}
+	gw->id_prefix[8] = '\0';
+}
+
+int gateway_run(const struct wsg_config *cfg, const struct gateway_app *app)
+{
+	const char *prog = app->prog;
 	static struct gateway gw_storage;
 	struct gateway *gw = &gw_storage;
 	int status = 1;
 	memset(gw, 0, sizeof(*gw));
 	gw->cfg = cfg;
-	gw->mode = mode;
+	gw->app = app;
 	gw->prog = prog;
+	gateway_make_id_prefix(gw);
 	gw->limits.head_max = WSG_HEAD_MAX_DEFAULT;
 	gw->limits.headers_max = WSG_HEADERS_MAX_DEFAULT;
 	gw->limits.message_max = cfg->max_message;
 	gw->n_workers = cfg->workers ? cfg->workers : 1;
-	gw->max_clients = gateway_fd_budget(prog, cfg->max_conns, cfg->max_conns_set, mode);
+	gw->max_clients = gateway_fd_budget(gw, cfg->max_conns, cfg->max_conns_set);
 
 	/* Listeners first: a port in use is a runtime failure before any thread exists. */
 	int *fds = calloc(cfg->n_listen ? cfg->n_listen : 1, sizeof(int));
@@ -248,17 +269,18 @@ int gateway_run(const struct wsg_config *cfg, enum gw_mode mode, const char *pro
 		}
 	}
 	int admin_fd = -1;
-	if (mode == GW_MODE_PROXY && !cfg->admin_off) {
-		/* Exclusive (no SO_REUSEPORT): two gateways must not share health checks. */
+	if (app->admin && !cfg->admin_off) {
+		/* Exclusive unless --admin-reuse-port: two gateways must not share health
+		 * checks. */
 		char err[160];
-		admin_fd = admin_listen(&cfg->admin, false, err, sizeof(err));
+		admin_fd = admin_listen(&cfg->admin, cfg->admin_reuse_port, err, sizeof(err));
 		if (admin_fd == -1) {
 			fprintf(stderr, "%s: %s\n", prog, err);
 			goto out_close_listeners;
 		}
 	}
 
-	if (mode == GW_MODE_PROXY) {
+	if (app->routes) {
 		char err[512];
 		struct rt_table *table = rt_table_new(cfg->routes, cfg->n_routes, err, sizeof(err));
 		if (table == NULL) {
@@ -337,10 +359,9 @@ int gateway_run(const struct wsg_config *cfg, enum gw_mode mode, const char *pro
 	atomic_store(&gw->listening, true);
 	for (unsigned i = 0; i < cfg->n_listen; i++)
 		LOG_INFO("listening", "addr=%s", cfg->listen[i].text);
-	if (!cfg->admin_off && mode == GW_MODE_PROXY)
+	if (!cfg->admin_off && app->admin)
 		LOG_INFO("admin_listening", "addr=%s", cfg->admin.text);
-	LOG_INFO("started", "workers=%u mode=%s", gw->n_workers,
-	         mode == GW_MODE_PROXY ? "proxy" : "echo");
+	LOG_INFO("started", "workers=%u prog=%s id_prefix=%s", gw->n_workers, prog, gw->id_prefix);
 
 	status = gateway_control_loop(gw, admin, sfd, &ctl);
 
@@ -354,7 +375,7 @@ int gateway_run(const struct wsg_config *cfg, enum gw_mode mode, const char *pro
 	free(gw->workers);
 	io_uring_queue_exit(&ctl);
 	close(sfd);
-	if (mode == GW_MODE_PROXY)
+	if (app->routes)
 		rt_shutdown();
 	return status;
 
@@ -370,7 +391,7 @@ out_ctl:
 out_close_sfd:
 	close(sfd);
 out_routes:
-	if (mode == GW_MODE_PROXY)
+	if (app->routes)
 		rt_shutdown();
 out_close_admin:
 	if (admin_fd != -1)

@@ -9,21 +9,36 @@
 #include "proto/limits.h"
 
 /* The process: listeners, the acceptor, the workers and the control thread's loop (signals,
- * admin API, drain, route reclamation). Both wsgate and wsgate-echo run through here; the mode
- * says what a worker does with an upgraded conn. */
-
-enum gw_mode {
-	GW_MODE_PROXY = 0, /* wsgate: route, dial a backend, relay */
-	GW_MODE_ECHO,      /* wsgate-echo: answer every message itself */
-};
+ * admin API, drain, route reclamation). Both wsgate and wsgate-echo run through here; the
+ * program says what its workers do with an accepted socket through a small table
+ * (struct gateway_app), so the core never names either program's protocol layer. */
 
 struct worker;
 struct acceptor;
+struct conn;
+
+struct gateway_app {
+	const char *prog; /* "wsgate" or "wsgate-echo", for messages */
+	/* A client socket arrived (the conn is new, its peer address set): install ops, arm
+	 * the handshake timer and the first receive. over_limit: over --max-conns, answer
+	 * 503. */
+	void (*on_accept)(struct worker *w, struct conn *c, bool over_limit);
+	/* SIGTERM on this worker: say goodbye to every client (the worker exits once its last
+	 * conn is freed). */
+	void (*on_drain)(struct worker *w);
+	unsigned fds_per_client; /* 2 for a proxy (client + backend), 1 for a server */
+	size_t owner_size;       /* per-client object of the program's layer (a tunnel), 0: none;
+	                          * each worker has a slab of them (worker.owners) */
+	size_t handshake_size;   /* per-handshake state, freed at the upgrade (worker.handshakes) */
+	bool routes;             /* publishes route tables: workers pass quiescent points */
+	bool admin;              /* runs the admin listener */
+	bool drain_log;          /* logs drain_done/drain_timeout lines */
+};
 
 struct gateway {
 	const struct wsg_config *cfg;
-	enum gw_mode mode;
-	const char *prog;         /* "wsgate" or "wsgate-echo", for messages */
+	const struct gateway_app *app;
+	const char *prog;         /* app->prog */
 	struct wsg_limits limits; /* head/headers limits and --max-message */
 	struct worker *workers;
 	unsigned n_workers;
@@ -31,12 +46,12 @@ struct gateway {
 	_Atomic uint64_t client_socks; /* written: acceptor (+), workers (-); read: all */
 	_Atomic bool draining;         /* written: control thread; read: admin, workers */
 	_Atomic bool listening;        /* written: control thread; read: admin */
-	_Atomic uint64_t tunnel_ids;   /* X-Request-Id source, shared by workers */
 	uint64_t max_clients;          /* --max-conns, lowered to what the fd limit can hold */
+	char id_prefix[24];            /* connection ids: "<prefix>.<worker>.<n>" (see worker.c) */
 };
 
 /* Runs the gateway until a signal ends it. Returns the process exit status: 0 after a clean
  * drain, 1 on a runtime failure (the reason printed as the last stderr line). */
-int gateway_run(const struct wsg_config *cfg, enum gw_mode mode, const char *prog);
+int gateway_run(const struct wsg_config *cfg, const struct gateway_app *app);
 
 #endif

@@ -1,44 +1,46 @@
-/* The client side of the upgrade, in SPEC.md's order.
+/* core/handshake.c: wsgate's client side of the upgrade, in SPEC.md's order.
+ *
+ * Owns: a client conn from its accept to the end of its request head (the conn_ops it runs
+ * on until a tunnel takes it), and the error answers (handshake_reject).
  *
  * The head accumulates in the conn's `in` rbuf (it starts at offset 0 of a fresh block and is
  * never consumed before the upgrade, so it stays contiguous). The parser remembers how far it
- * looked, so a slow client costs one scan of its bytes in total. Once the head is complete:
- * route lookup (404) before the method and upgrade checks, then the limits (503), then the
- * tunnel dials a backend. The head stays in `in` until the 101 is sent: the tunnel parses it
- * again instead of copying any of it, so an open tunnel keeps none of it.
+ * looked, so a slow client costs one scan of its bytes in total. Once the head is complete it
+ * is tokenised once, into the dial state the tunnel keeps until the 101 (struct
+ * tunnel_dial): route lookup (404) before the method and upgrade checks, then the limits
+ * (503), then the tunnel dials a backend.
  *
- * Answers go out through the conn's send queue and the socket is closed once they are sent. */
+ * Answers go out through the conn's send queue and the socket is closed once they are sent
+ * (lingering close, so that a client still sending does not reset our answer away). */
 #include "core/handshake.h"
 
 #include <string.h>
 
 #include "core/conn.h"
-#include "core/echo.h"
 #include "core/gateway.h"
 #include "core/log.h"
 #include "core/tunnel.h"
+#include "core/worker.h"
+#include "proto/http_path.h"
 #include "router/rt.h"
 
-static void handshake_count_reject(struct worker *w)
+static void handshake_answer(struct worker *w, struct conn *c, const char *buf, int n)
 {
-	atomic_store_explicit(
-	    &w->stats.handshake_rejects,
-	    atomic_load_explicit(&w->stats.handshake_rejects, memory_order_relaxed) + 1,
-	    memory_order_relaxed);
+	worker_stat_add(&w->stats.handshake_rejects, 1);
+	conn_pause(w, c);
+	if (n > 0 && conn_queue(w, c, buf, (size_t)n) == 0)
+		conn_shut_after_flush(w, c);
+	else
+		conn_close(w, c);
 }
 
 void handshake_reject(struct worker *w, struct conn *c, enum http_reject r)
 {
 	char buf[512];
 	int n = http_write_reject(buf, sizeof(buf), r, 1);
-	handshake_count_reject(w);
 	LOG_DEBUG("handshake_reject", "slot=%u status=%u reason=%s", c->slot, http_reject_status(r),
 	          http_reject_name(r));
-	conn_pause(w, c);
-	if (n > 0 && conn_queue(w, c, buf, (size_t)n) == 0)
-		conn_shut_after_flush(w, c);
-	else
-		conn_close(w, c);
+	handshake_answer(w, c, buf, n);
 }
 
 void handshake_reject_status(struct worker *w, struct conn *c, uint16_t status,
@@ -46,16 +48,50 @@ void handshake_reject_status(struct worker *w, struct conn *c, uint16_t status,
 {
 	char buf[512];
 	int n = http_write_status(buf, sizeof(buf), status, reason);
-	handshake_count_reject(w);
 	LOG_DEBUG("handshake_reject", "slot=%u status=%u reason=backend_status", c->slot, status);
-	conn_pause(w, c);
-	if (n > 0 && conn_queue(w, c, buf, (size_t)n) == 0)
-		conn_shut_after_flush(w, c);
-	else
-		conn_close(w, c);
+	handshake_answer(w, c, buf, n);
 }
 
-void handshake_on_data(struct worker *w, struct conn *c, const uint8_t *data, size_t len)
+static void handshake_on_head(struct worker *w, struct conn *c, struct tunnel_dial *d)
+{
+	const struct http_request *req = &d->req;
+	/* SPEC.md: the route is matched on the normalised path, which is also what the
+	 * backend receives; a path that cannot be normalised safely is 400. */
+	size_t plen;
+	if (http_path_normalize(req->path.p, req->path.n, d->path, sizeof(d->path), &plen) != 0) {
+		slab_free(&w->handshakes, d);
+		handshake_reject(w, c, HTTP_REJ_MALFORMED);
+		return;
+	}
+	d->path_len = plen;
+	/* A client may split its subprotocol offers over several header lines. */
+	int offered_len =
+	    http_join_header(req, "sec-websocket-protocol", d->offered, sizeof(d->offered));
+	if (offered_len < 0) {
+		slab_free(&w->handshakes, d);
+		handshake_reject(w, c, HTTP_REJ_MALFORMED);
+		return;
+	}
+	d->offered_len = (size_t)offered_len;
+	const struct rt_table *table = rt_acquire();
+	const struct rt_route *route =
+	    table ? rt_lookup(table, d->path, d->path_len, d->offered, d->offered_len) : NULL;
+	enum http_reject r = HTTP_REJ_NONE;
+	if (route == NULL)
+		r = HTTP_REJ_NO_ROUTE;
+	else
+		r = http_check_upgrade(req);
+	if (r == HTTP_REJ_NONE && ((c->ws_flags & WSF_OVER_LIMIT) || w->draining))
+		r = HTTP_REJ_OVERLOADED;
+	if (r != HTTP_REJ_NONE) {
+		slab_free(&w->handshakes, d);
+		handshake_reject(w, c, r);
+		return;
+	}
+	tunnel_start(w, c, d, table, route);
+}
+
+static void handshake_on_data(struct worker *w, struct conn *c, uint8_t *data, size_t len)
 {
 	struct gateway *gw = w->gw;
 	if (rbuf_append(&c->in, w->pool, data, len) != 0) {
@@ -64,54 +100,70 @@ void handshake_on_data(struct worker *w, struct conn *c, const uint8_t *data, si
 	}
 	size_t n;
 	const char *head = (const char *)rbuf_contig_data(&c->in, &n);
-	struct http_request req;
+	struct tunnel_dial *d = slab_alloc(&w->handshakes);
+	if (d == NULL) {
+		worker_stat_add(&w->stats.slab_exhausted, 1);
+		handshake_reject(w, c, HTTP_REJ_OVERLOADED);
+		return;
+	}
 	size_t used;
-	switch (http_parse_request(&c->p.http, head, n, &gw->limits, &req, &used)) {
+	switch (http_parse_request(&c->p.http, head, n, &gw->limits, &d->req, &used)) {
 	case HTTP_RC_MORE:
+		slab_free(&w->handshakes, d);
 		return;
 	case HTTP_RC_FAIL:
+		slab_free(&w->handshakes, d);
 		handshake_reject(w, c, http_parser_reject(&c->p.http));
 		return;
 	case HTTP_RC_OK:
 		break;
 	}
-
 	/* The head is complete: the handshake timer has done its job. */
-	twheel_del(&w->wheel, &c->timer);
+	conn_del_timer(w, c);
+	/* Slab objects are not zeroed (STYLE.md 5): every field is set here or below. */
+	d->head_len = used;
+	d->first = 0;
+	d->tries = 0;
+	d->timeouts = 0;
+	d->key[0] = '\0';
+	handshake_on_head(w, c, d);
+}
 
-	if (gw->mode == GW_MODE_ECHO) {
-		enum http_reject r = http_check_upgrade(&req);
-		if (r != HTTP_REJ_NONE) {
-			handshake_reject(w, c, r);
-			return;
-		}
-		echo_accept(w, c, &req, used);
-		return;
-	}
+static void handshake_on_timer(struct worker *w, struct conn *c)
+{
+	/* SPEC.md: on expiry the socket is closed without an answer. */
+	LOG_DEBUG("handshake_timeout", "slot=%u", c->slot);
+	conn_close(w, c);
+}
 
-	/* A client may split its subprotocol offers over several header lines. */
-	char offered[1024];
-	int offered_len =
-	    http_join_header(&req, "sec-websocket-protocol", offered, sizeof(offered));
-	if (offered_len < 0) {
-		handshake_reject(w, c, HTTP_REJ_MALFORMED);
-		return;
+static const struct conn_ops handshake_ops = {
+    .on_data = handshake_on_data,
+    .on_timer = handshake_on_timer,
+};
+
+void handshake_on_accept(struct worker *w, struct conn *c, bool over_limit)
+{
+	c->ops = &handshake_ops;
+	if (over_limit)
+		c->ws_flags |= WSF_OVER_LIMIT;
+	if (log_enabled(CFG_LOG_DEBUG)) {
+		char p[64];
+		conn_peer_text(c, p, sizeof(p), true);
+		LOG_DEBUG("conn_accept", "slot=%u peer=%s", c->slot, p);
 	}
-	const struct rt_table *table = rt_acquire();
-	const struct rt_route *route =
-	    table ? rt_lookup(table, req.path.p, req.path.n, offered, (size_t)offered_len) : NULL;
-	if (route == NULL) {
-		handshake_reject(w, c, HTTP_REJ_NO_ROUTE);
-		return;
+	c->deadline_ms = w->now_ms + w->gw->cfg->handshake_timeout_ms;
+	conn_set_timer(w, c, c->deadline_ms);
+	conn_arm_recv(w, c);
+}
+
+void handshake_drain(struct worker *w)
+{
+	for (struct conn *c = w->live_head, *next; c != NULL; c = next) {
+		next = c->live_next;
+		if (c->role != CONN_CLIENT || c->state == CONN_CLOSING)
+			continue;
+		if (c->owner != NULL)
+			tunnel_drain(w, (struct tunnel *)c->owner);
+		/* Handshakes still reading their head get 503 when it completes. */
 	}
-	enum http_reject r = http_check_upgrade(&req);
-	if (r != HTTP_REJ_NONE) {
-		handshake_reject(w, c, r);
-		return;
-	}
-	if ((c->flags & CF_OVER_LIMIT) || w->draining) {
-		handshake_reject(w, c, HTTP_REJ_OVERLOADED);
-		return;
-	}
-	tunnel_start(w, c, table, route);
 }

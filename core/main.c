@@ -5,7 +5,21 @@
 
 #include "core/config.h"
 #include "core/gateway.h"
+#include "core/handshake.h"
 #include "core/log.h"
+#include "core/tunnel.h"
+
+static const struct gateway_app wsgate_app = {
+    .prog = "wsgate",
+    .on_accept = handshake_on_accept,
+    .on_drain = handshake_drain,
+    .fds_per_client = 2,
+    .owner_size = sizeof(struct tunnel),
+    .handshake_size = sizeof(struct tunnel_dial),
+    .routes = true,
+    .admin = true,
+    .drain_log = true,
+};
 
 int main(int argc, char **argv)
 {
@@ -36,7 +50,7 @@ int main(int argc, char **argv)
 	log_init(cfg.log_level, cfg.log_format);
 	if (cfg.n_routes == 0)
 		LOG_WARN("no_routes", "why=\"every upgrade will be answered 404\"");
-	int status = gateway_run(&cfg, GW_MODE_PROXY, "wsgate");
+	int status = gateway_run(&cfg, &wsgate_app);
 	config_fini(&cfg);
 	return status;
 }

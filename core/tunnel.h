@@ -4,54 +4,67 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "core/worker.h"
+#include "proto/http1.h"
+#include "proto/limits.h"
 #include "proto/wskey.h"
 
-/* A tunnel pairs a client conn with its backend conn for the upgrade's lifetime: it dials the
- * route's backends in the balancer's order, completes the upgrade on both legs, relays
- * frames both ways (parsed and enforced, forwarded as they arrive), and runs the close
- * handshake, keepalive and idle rules. Worker thread only. */
+/* A tunnel pairs a client conn with its backend conn for the upgrade's lifetime. Three
+ * files share it: tunnel_dial.c dials the route's backends in the balancer's order and runs
+ * the backend upgrade; tunnel_relay.c relays frames both ways (parsed and enforced,
+ * forwarded as they arrive); tunnel.c pairs the two legs (the close handshake, timers,
+ * drain). What SPEC.md calls a connection (the admin API, X-Request-Id) is a tunnel, and its
+ * id is the tunnel id. Worker thread only. */
 
+struct worker;
+struct conn;
 struct rt_table;
 struct rt_route;
 
+/* A tunnel's dial state, from the end of the client's head to the 101 (or rejection); taken
+ * from the worker's handshake slab by the handshake, which fills the first fields. */
+struct tunnel_dial {
+	struct http_request req; /* the client's head, parsed once; views into client->in */
+	size_t head_len;         /* bytes of client->in that are the head */
+	size_t path_len;         /* the normalised path (routing and the backend see it) */
+	char path[WSG_HEAD_MAX_DEFAULT];
+	char offered[1024]; /* every Sec-WebSocket-Protocol offer, joined */
+	size_t offered_len;
+	char key[WSKEY_KEY_LEN + 1]; /* our Sec-WebSocket-Key for the current backend */
+	uint16_t first;              /* the balancer's pick */
+	uint16_t tries;              /* backends attempted so far */
+	uint16_t timeouts;           /* attempts that hit --connect-timeout */
+};
+
 enum tunnel_flag {
-	TF_ANY_TIMEOUT = 1u << 0, /* some backend attempt timed out (504 if all fail) */
-	TF_OPEN = 1u << 1,        /* 101 sent to the client */
-	TF_DRAINING = 1u << 2,    /* the gateway is shutting down */
+	TF_OPEN = 1u << 0,     /* 101 sent to the client */
+	TF_DRAINING = 1u << 1, /* the gateway is shutting down */
+	TF_COUNTED = 1u << 2,  /* counted as an active tunnel */
 };
 
 struct tunnel {
-	uint64_t id; /* X-Request-Id and the admin API's connection id */
+	uint64_t id; /* per node; its text is "<prefix>.<id>" (tunnel_id_text) */
 	struct conn *client;
 	struct conn *backend;
+	struct tunnel_dial *dial;     /* while dialling: the parsed request, attempts */
 	const struct rt_table *table; /* held (rt_table_hold) for the tunnel's life */
 	const struct rt_route *route;
-	uint16_t first;              /* the balancer's pick */
-	uint16_t tries;              /* backends attempted so far */
-	uint16_t flags;              /* enum tunnel_flag */
-	uint16_t current;            /* index of the backend being dialled or used */
-	uint16_t timeouts;           /* attempts that hit --connect-timeout */
-	char key[WSKEY_KEY_LEN + 1]; /* our Sec-WebSocket-Key for the current backend */
+	uint16_t flags;   /* enum tunnel_flag */
+	uint16_t current; /* index of the backend being dialled or used */
 	uint64_t created_ms;
-	uint64_t last_data_ms;      /* last data frame either way (idle timeout) */
-	uint64_t msgs_in, msgs_out; /* client -> backend, backend -> client */
-	uint64_t bytes_in, bytes_out;
+	uint64_t last_data_ms;       /* last data frame either way (idle timeout) */
+	uint64_t drain_by_ms;        /* TF_DRAINING: close handshakes may take until then */
+	uint64_t msgs_up, msgs_down; /* client -> backend, backend -> client */
+	uint64_t bytes_up, bytes_down;
 };
 
-/* The client's head is complete and routed: dial. `client->in` holds the head (it is parsed
- * again when needed, so nothing of the request is copied into the tunnel). */
-void tunnel_start(struct worker *w, struct conn *client, const struct rt_table *table,
-                  const struct rt_route *route);
-
-void tunnel_on_connect(struct worker *w, struct conn *b, int res);
-void tunnel_on_data(struct worker *w, struct conn *c, uint8_t *data, size_t len);
-void tunnel_on_gone(struct worker *w, struct conn *c, int err);
-void tunnel_on_timer(struct worker *w, struct conn *c);
-/* c's send queue went under CONN_OUT_LOW: read its peer again. */
-void tunnel_on_drained(struct worker *w, struct conn *c);
-void tunnel_conn_freed(struct worker *w, struct conn *c);
-/* SIGTERM: 1001 to both legs (or 503 when still in the handshake). */
+/* The client's head is complete and passed the checks: the tunnel takes dial (filled by the
+ * handshake) and dials the route's backends. */
+void tunnel_start(struct worker *w, struct conn *client, struct tunnel_dial *dial,
+                  const struct rt_table *table, const struct rt_route *route);
+/* SIGTERM: 1001 to both legs of every tunnel (or 503 when still in the handshake). */
 void tunnel_drain(struct worker *w, struct tunnel *t);
+/* "<prefix>.<id>" into buf (cap >= TUNNEL_ID_TEXT_MAX); returns its length. */
+#define TUNNEL_ID_TEXT_MAX 48
+int tunnel_id_text(const struct worker *w, const struct tunnel *t, char *buf, size_t cap);
 
 #endif

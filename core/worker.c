@@ -35,9 +35,9 @@ _Thread_local struct worker *worker_self;
 
 #define WORKER_SQ_ENTRIES  4096u
 #define WORKER_BUF_ENTRIES 1024u /* 16 MiB of receive buffers per worker, touched on use */
-#define WORKER_BUF_GROUP   0
 #define WORKER_TICK_MS     10u
-#define WORKER_WAIT_MAX_MS 100u /* idle workers still pass quiescent points this often */
+#define WORKER_WAIT_MAX_MS 100u       /* idle workers still pass quiescent points this often */
+#define WORKER_POOL_CACHE  (4u << 20) /* free rbuf blocks kept for reuse, per worker */
 
 static uint64_t worker_clock_ms(void)
 {
@@ -157,13 +157,20 @@ int worker_init(struct worker *w, struct gateway *gw, unsigned id, uint32_t max_
 	uint32_t reserve = 64;
 	if (slab_init(&w->conns, sizeof(struct conn), 2 * max_clients + reserve) != 0)
 		return -ENOMEM;
-	if (slab_init(&w->tunnels, conn_tunnel_size(), max_clients + reserve) != 0)
+	size_t owner_size = gw->app->owner_size ? gw->app->owner_size : 16;
+	if (slab_init(&w->owners, owner_size, max_clients + reserve) != 0)
 		goto out_fini_conns;
-	/* Max block 8 MiB: a conn paused for backpressure may still receive what one ring wait
-	 * completed for it (up to about a socket receive buffer) before the cancel lands. */
+	size_t hs_size = gw->app->handshake_size ? gw->app->handshake_size : 16;
+	if (slab_init(&w->handshakes, hs_size, max_clients + reserve) != 0)
+		goto out_fini_owners;
+	/* Send queues stay under 256 KiB (CONN_OUT_HIGH plus one receive and a held frame);
+	 * larger blocks are for a program's own needs (wsgate-echo holds a text frame up to
+	 * 1 MiB until it is validated). Free blocks beyond WORKER_POOL_CACHE go back to the
+	 * system, so a burst of slow readers costs memory only while it lasts. */
 	w->pool = rbuf_pool_new(4096, 8u << 20, (uint64_t)1 << 36);
 	if (w->pool == NULL)
-		goto out_fini_tunnels;
+		goto out_fini_handshakes;
+	rbuf_pool_set_cache_max(w->pool, WORKER_POOL_CACHE);
 	w->queue = calloc(1, sizeof(*w->queue));
 	if (w->queue == NULL)
 		goto out_free_pool;
@@ -191,8 +198,10 @@ out_free_queue:
 out_free_pool:
 	rbuf_pool_free(w->pool);
 	w->pool = NULL;
-out_fini_tunnels:
-	slab_fini(&w->tunnels);
+out_fini_handshakes:
+	slab_fini(&w->handshakes);
+out_fini_owners:
+	slab_fini(&w->owners);
 out_fini_conns:
 	slab_fini(&w->conns);
 	return -ENOMEM;
@@ -207,8 +216,27 @@ void worker_fini(struct worker *w)
 	io_uring_queue_exit(&w->ring);
 	free(w->queue);
 	rbuf_pool_free(w->pool);
-	slab_fini(&w->tunnels);
+	slab_fini(&w->handshakes);
+	slab_fini(&w->owners);
 	slab_fini(&w->conns);
+}
+
+/* A socket from the acceptor (takes fd): a client conn, handed to the program's layer. */
+static void worker_accept(struct worker *w, const struct worker_handoff *h)
+{
+	struct gateway *gw = w->gw;
+	struct conn *c = conn_new(w, h->fd, CONN_CLIENT, NULL);
+	if (c == NULL) {
+		/* No slot even in the reserve: nothing to answer with. Load, not a bug. */
+		close(h->fd);
+		atomic_fetch_sub_explicit(&gw->client_socks, 1, memory_order_relaxed);
+		return;
+	}
+	if (h->peer_len <= sizeof(c->peer))
+		memcpy(&c->peer, &h->peer, h->peer_len);
+	c->kind = h->kind;
+	worker_stat_add(&w->stats.conns_accepted, 1);
+	gw->app->on_accept(w, c, h->over_limit);
 }
 
 static void worker_take_handoffs(struct worker *w)
@@ -217,11 +245,25 @@ static void worker_take_handoffs(struct worker *w)
 	uint32_t head = atomic_load_explicit(&q->head, memory_order_relaxed);
 	uint32_t tail = atomic_load_explicit(&q->tail, memory_order_acquire);
 	while (head != tail) {
-		struct worker_handoff *h = &q->items[head % WORKER_HANDOFF_CAP];
-		conn_accept(w, h->fd, &h->peer, h->peer_len, h->over_limit);
+		worker_accept(w, &q->items[head % WORKER_HANDOFF_CAP]);
 		head++;
 	}
 	atomic_store_explicit(&q->head, head, memory_order_release);
+}
+
+/* --drain-timeout passed: close whatever is left now; the clients cut are counted for the
+ * drain's log line. */
+static void worker_stop_all(struct worker *w)
+{
+	uint64_t n = 0;
+	for (struct conn *c = w->live_head; c != NULL; c = c->live_next) {
+		if (c->state == CONN_CLOSING)
+			continue;
+		if (c->role == CONN_CLIENT)
+			n++;
+		conn_close(w, c);
+	}
+	worker_stat_add(&w->stats.closed_on_drain_timeout, n);
 }
 
 static void worker_on_cmd(struct worker *w, unsigned cmd)
@@ -230,12 +272,13 @@ static void worker_on_cmd(struct worker *w, unsigned cmd)
 	case WCMD_DRAIN:
 		if (!w->draining) {
 			w->draining = true;
-			conn_drain_all(w);
+			if (w->gw->app->on_drain != NULL)
+				w->gw->app->on_drain(w);
 		}
 		break;
 	case WCMD_STOP:
 		w->stopping = true;
-		conn_stop_all(w);
+		worker_stop_all(w);
 		break;
 	default:
 		WSG_WARN_ONCE(true);
@@ -307,7 +350,7 @@ static void *worker_main(void *arg)
 	io_uring_register_ring_fd(&w->ring);
 	atomic_store_explicit(&w->ready, true, memory_order_release);
 
-	bool proxy = w->gw->mode == GW_MODE_PROXY;
+	bool proxy = w->gw->app->routes;
 	for (;;) {
 		if (proxy)
 			rt_quiescent(w->id);
@@ -340,7 +383,7 @@ static void *worker_main(void *arg)
 	}
 	/* Let the kernel finish the closes we queued before the ring goes away. */
 	io_uring_submit(&w->ring);
-	if (w->gw->mode == GW_MODE_PROXY)
+	if (proxy)
 		rt_worker_offline(w->id);
 	atomic_store_explicit(&w->exited, true, memory_order_release);
 	return NULL;

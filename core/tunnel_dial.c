@@ -1,0 +1,234 @@
+/* core/tunnel_dial.c: dialling a route's backends and the backend side of the upgrade.
+ *
+ * Owns: the dial state of a tunnel (struct tunnel_dial, from the worker's handshake slab):
+ * the client's request parsed once into views of client->in, the joined subprotocol offer,
+ * our Sec-WebSocket-Key and the attempts so far. It lives from the end of the client's head
+ * to the 101 (or the rejection), so an open tunnel keeps none of it. client->in does not
+ * move meanwhile: the client conn is paused, so nothing is appended to it.
+ *
+ * Backends are tried from the balancer's pick onward, each at most once; a refused connect,
+ * a failed upgrade or --connect-timeout moves to the next; the client gets 504 when every
+ * attempt timed out, 502 otherwise, or the backend's own non-101 status relayed.
+ *
+ * Rejected: parsing the client's head again for every attempt (the previous design kept
+ * nothing but re-tokenised the head up to three times per connection). */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/bug.h"
+#include "core/gateway.h"
+#include "core/handshake.h"
+#include "core/log.h"
+#include "core/tunnel_int.h"
+#include "core/worker.h"
+#include "router/rt.h"
+
+void tunnel__dial_free(struct worker *w, struct tunnel *t)
+{
+	if (t->dial != NULL) {
+		slab_free(&w->handshakes, t->dial);
+		t->dial = NULL;
+	}
+}
+
+static void tunnel_give_up(struct worker *w, struct tunnel *t)
+{
+	struct tunnel_dial *d = t->dial;
+	enum http_reject r = d->timeouts > 0 && d->timeouts == d->tries ? HTTP_REJ_GATEWAY_TIMEOUT
+	                                                                : HTTP_REJ_BAD_GATEWAY;
+	LOG_DEBUG("backend_give_up", "tunnel=%llu tries=%u status=%u", (unsigned long long)t->id,
+	          d->tries, http_reject_status(r));
+	tunnel__dial_free(w, t);
+	handshake_reject(w, t->client, r);
+}
+
+void tunnel__backend_failed(struct worker *w, struct tunnel *t, bool timed_out, const char *why)
+{
+	struct conn *b = t->backend;
+	if (timed_out)
+		t->dial->timeouts++;
+	if (b != NULL) {
+		LOG_DEBUG("backend_fail", "tunnel=%llu backend=%s why=%s",
+		          (unsigned long long)t->id, t->route->backends[t->current].url, why);
+		t->backend = NULL;
+		b->owner = NULL;
+		conn_close(w, b);
+	}
+	if (t->client == NULL || t->client->state == CONN_CLOSING)
+		return;
+	tunnel__dial_next(w, t);
+}
+
+/* Writes our upgrade request for backend b into bc's send queue. */
+static int tunnel_write_request(struct worker *w, struct tunnel *t, struct conn *bc,
+                                const struct rt_backend *b)
+{
+	struct tunnel_dial *d = t->dial;
+	const struct http_request *req = &d->req;
+	struct conn *c = t->client;
+
+	char path[2048];
+	int plen = rt_backend_path(t->route, b, d->path, d->path_len, path, sizeof(path));
+	if (plen < 0)
+		return -1;
+	uint8_t nonce[16];
+	uint64_t r1 = worker_random(w), r2 = worker_random(w);
+	memcpy(nonce, &r1, 8);
+	memcpy(nonce + 8, &r2, 8);
+	wskey_encode(nonce, d->key);
+
+	char peer[INET6_ADDRSTRLEN + 2];
+	conn_peer_text(c, peer, sizeof(peer), false);
+	char id[TUNNEL_ID_TEXT_MAX];
+	int id_len = tunnel_id_text(w, t, id, sizeof(id));
+	struct http_upgrade_out u;
+	memset(&u, 0, sizeof(u));
+	u.req = req;
+	u.path_prefix = (struct http_str){"", 0};
+	u.path = (struct http_str){path, (size_t)plen};
+	u.query = req->query;
+	u.key = (struct http_str){d->key, WSKEY_KEY_LEN};
+	u.protocol = (struct http_str){d->offered, d->offered_len};
+	u.trust_forwarded = w->gw->cfg->trust_forwarded;
+	u.forwarded_for = (struct http_str){peer, strlen(peer)};
+	u.forwarded_proto =
+	    c->kind == CONN_KIND_TLS ? (struct http_str){"https", 5} : (struct http_str){"http", 4};
+	u.request_id = (struct http_str){id, (size_t)id_len};
+
+	static _Thread_local char out[HTTP_UPGRADE_OUT_MAX];
+	int len = http_write_upgrade_request(out, sizeof(out), &u);
+	if (len < 0)
+		return -1;
+	return conn_queue(w, bc, out, (size_t)len);
+}
+
+void tunnel__dial_next(struct worker *w, struct tunnel *t)
+{
+	const struct rt_route *route = t->route;
+	struct tunnel_dial *d = t->dial;
+	while (d->tries < route->n_backends) {
+		unsigned idx = (d->first + d->tries) % route->n_backends;
+		d->tries++;
+		t->current = (uint16_t)idx;
+		const struct rt_backend *b = &route->backends[idx];
+		int fd = socket(b->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd == -1) {
+			/* Out of fds: a failed attempt; say why at most once a second. */
+			static _Thread_local uint64_t last_warn_ms;
+			if (w->now_ms - last_warn_ms >= 1000) {
+				last_warn_ms = w->now_ms;
+				LOG_WARN("backend_socket", "err=%d why=\"%s\"", errno,
+				         strerror(errno));
+			}
+			continue;
+		}
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		struct conn *bc = conn_new(w, fd, CONN_BACKEND, &tunnel__ops);
+		if (bc == NULL) {
+			close(fd);
+			tunnel__dial_free(w, t);
+			handshake_reject(w, t->client, HTTP_REJ_OVERLOADED);
+			return;
+		}
+		bc->owner = t;
+		t->backend = bc;
+		if (b->addr_len <= sizeof(bc->peer))
+			memcpy(&bc->peer, &b->addr, b->addr_len);
+		if (tunnel_write_request(w, t, bc, b) != 0) {
+			t->backend = NULL;
+			bc->owner = NULL;
+			conn_close(w, bc);
+			tunnel__dial_free(w, t);
+			handshake_reject(w, t->client, HTTP_REJ_BAD_GATEWAY);
+			return;
+		}
+		conn_connect(w, bc, b->addr_len);
+		bc->deadline_ms = w->now_ms + w->gw->cfg->connect_timeout_ms;
+		conn_set_timer(w, bc, bc->deadline_ms);
+		return;
+	}
+	tunnel_give_up(w, t);
+}
+
+/* The backend answered 101 and it checks out: answer the client. */
+static void tunnel_answer_client(struct worker *w, struct tunnel *t,
+                                 const struct http_response *resp, size_t resp_len)
+{
+	struct conn *c = t->client, *b = t->backend;
+	struct tunnel_dial *d = t->dial;
+	char accept[WSKEY_ACCEPT_LEN + 1];
+	char out[1024];
+	int len = -1;
+	if (wskey_accept(d->req.ws_key.p, d->req.ws_key.n, accept) == 0)
+		len = http_write_101(out, sizeof(out), accept, resp->ws_protocol);
+	if (len < 0 || conn_queue(w, c, out, (size_t)len) != 0) {
+		tunnel__dial_free(w, t);
+		handshake_reject(w, c, HTTP_REJ_BAD_GATEWAY);
+		return;
+	}
+	size_t head_len = d->head_len;
+	tunnel__dial_free(w, t);
+	tunnel__opened(w, t);
+
+	/* Frames that came along with either head are relayed now, then the heads go. The
+	 * views into client->in died with the dial state above. */
+	size_t n;
+	if (rbuf_len(&b->in) > resp_len) {
+		uint8_t *p = rbuf_contig_data(&b->in, &n);
+		tunnel__relay(w, t, b, p + resp_len, n - resp_len);
+	}
+	rbuf_release(&b->in, w->pool);
+	if (c->state == CONN_OPEN && rbuf_len(&c->in) > head_len) {
+		uint8_t *p = rbuf_contig_data(&c->in, &n);
+		tunnel__relay(w, t, c, p + head_len, n - head_len);
+	}
+	rbuf_release(&c->in, w->pool);
+	if (c->state == CONN_OPEN && !(c->ws_flags & WSF_FAILED) &&
+	    conn_out_len(b) <= CONN_OUT_HIGH)
+		conn_resume(w, c);
+}
+
+void tunnel__on_backend_head(struct worker *w, struct tunnel *t, struct conn *b,
+                             const uint8_t *data, size_t len)
+{
+	if (rbuf_append(&b->in, w->pool, data, len) != 0) {
+		tunnel__backend_failed(w, t, false, "memory");
+		return;
+	}
+	size_t n;
+	const char *head = (const char *)rbuf_contig_data(&b->in, &n);
+	struct http_response resp;
+	size_t used;
+	switch (http_parse_response(&b->p.http, head, n, &w->gw->limits, &resp, &used)) {
+	case HTTP_RC_MORE:
+		return;
+	case HTTP_RC_FAIL:
+		tunnel__backend_failed(w, t, false, "bad response");
+		return;
+	case HTTP_RC_OK:
+		break;
+	}
+	if (resp.status != 101) {
+		/* SPEC.md: a backend's non-101 answer is relayed as it is. */
+		tunnel__dial_free(w, t);
+		handshake_reject_status(w, t->client, resp.status, resp.reason);
+		t->backend = NULL;
+		b->owner = NULL;
+		conn_close(w, b);
+		return;
+	}
+	struct tunnel_dial *d = t->dial;
+	if (!http_response_is_upgrade(&resp, (struct http_str){d->key, WSKEY_KEY_LEN},
+	                              (struct http_str){d->offered, d->offered_len})) {
+		tunnel__backend_failed(w, t, false, "bad upgrade");
+		return;
+	}
+	conn_del_timer(w, b);
+	tunnel_answer_client(w, t, &resp, used);
+}
