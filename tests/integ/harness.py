@@ -687,7 +687,8 @@ class Backend:
                   'echo'  echo every frame as it comes (same opcode and FIN), answer pings with
                           pongs, answer a close with the same code and reason, then close.
                           Text messages 'die' / 'rst' / 'bye' trigger: close the socket without a
-                          close frame (FIN) / close with SO_LINGER 0 (RST) / send 'bye' then FIN.
+                          close frame (FIN) / close with SO_LINGER 0 (RST) / send 'bye' then FIN;
+                          'badutf8' makes it send a text frame that is not valid UTF-8.
                   'flood' send `flood_size`-byte binary frames as fast as the socket takes them.
                   'hold'  read and record frames, never send anything.
     Records: accepts (TCP connections), requests (parsed request heads), events (tuples).
@@ -901,6 +902,10 @@ class Backend:
                     self.event("trigger", "rst")
                     c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                     return  # _serve closes: RST
+                if whole == b"badutf8":
+                    self.event("trigger", "badutf8")
+                    c.sendall(build_frame(OP_TEXT, b"ok\xff", mask=False))
+                    continue
                 if whole == b"bye":
                     self.event("trigger", "bye")
                     c.sendall(build_frame(OP_TEXT, b"bye", mask=False))
