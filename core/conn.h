@@ -27,10 +27,13 @@ struct worker;
 struct conn;
 
 /* Backpressure: stop reading a conn's peer when this conn has more than HIGH bytes waiting,
- * start again at or below LOW. One receive is at most WORKER_BUF_SIZE (16 KiB), so a queue
- * never holds more than HIGH + one receive + a few control frames: under 256 KiB. */
-#define CONN_OUT_HIGH (224u * 1024u)
-#define CONN_OUT_LOW  (64u * 1024u)
+ * start again at or below LOW. One receive is at most WORKER_BUF_SIZE (16 KiB) and a held
+ * frame at most TUNNEL_HOLD_MAX (16 KiB), so a queue never holds more than 88 + 16 + 16 KiB
+ * plus a few control frames: it fits a 128 KiB block. While a send is in flight to a peer
+ * that does not read, the block it reads from stays pinned (at most 64 KiB, the block before
+ * the last growth), so one stalled direction costs at most 192 KiB (docs/ARCHITECTURE.md). */
+#define CONN_OUT_HIGH (88u * 1024u)
+#define CONN_OUT_LOW  (32u * 1024u)
 /* Lingering close (nginx's lingering_time/lingering_timeout): after our last bytes, keep
  * reading and discarding until the peer's EOF, for at most LINGER_MAX_MS in all and at most
  * LINGER_IDLE_MS without a byte, so that closing with unread data never makes the kernel

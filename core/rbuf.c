@@ -41,7 +41,7 @@
 
 #define RBUF_MAX_CLASSES 32
 #define RBUF_MIN_BLOCK   16u           /* a free block must hold the free-list link */
-#define RBUF_MMAP_MIN    (64u * 1024u) /* blocks this large are their own mapping */
+#define RBUF_MMAP_MIN    (16u * 1024u) /* blocks this large are their own mapping */
 
 struct rbuf_block {
 	struct rbuf_block *next; /* next cached block of the same size */

@@ -19,7 +19,7 @@
 /* A text frame is held back in the other leg's queue until it has been validated whole, or
  * until this many of its bytes passed: a violation inside it then leaves the other leg on a
  * frame boundary, where it still gets a clean close frame. */
-#define TUNNEL_HOLD_MAX (32u * 1024u)
+#define TUNNEL_HOLD_MAX (16u * 1024u)
 
 extern const struct conn_ops tunnel__ops;
 

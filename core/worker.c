@@ -33,11 +33,15 @@
 
 _Thread_local struct worker *worker_self;
 
-#define WORKER_SQ_ENTRIES  4096u
-#define WORKER_BUF_ENTRIES 1024u /* 16 MiB of receive buffers per worker, touched on use */
+#define WORKER_SQ_ENTRIES 4096u
+/* 4 MiB of receive buffers per worker, touched on use. A buffer is lent for one CQE and back
+ * in the ring the same turn, so the ring only needs to cover one turn's receives; a turn with
+ * more completions than that gets -ENOBUFS for the rest, which re-arm and complete next turn.
+ * Every buffer ends up resident, so this is a fixed per-worker cost in every RSS figure. */
+#define WORKER_BUF_ENTRIES 256u
 #define WORKER_TICK_MS     10u
 #define WORKER_WAIT_MAX_MS 100u       /* idle workers still pass quiescent points this often */
-#define WORKER_POOL_CACHE  (4u << 20) /* free rbuf blocks kept for reuse, per worker */
+#define WORKER_POOL_CACHE  (2u << 20) /* free rbuf blocks kept for reuse, per worker */
 
 static uint64_t worker_clock_ms(void)
 {
@@ -163,7 +167,7 @@ int worker_init(struct worker *w, struct gateway *gw, unsigned id, uint32_t max_
 	size_t hs_size = gw->app->handshake_size ? gw->app->handshake_size : 16;
 	if (slab_init(&w->handshakes, hs_size, max_clients + reserve) != 0)
 		goto out_fini_owners;
-	/* Send queues stay under 256 KiB (CONN_OUT_HIGH plus one receive and a held frame);
+	/* Send queues stay under 128 KiB (CONN_OUT_HIGH plus one receive and a held frame);
 	 * larger blocks are for a program's own needs (wsgate-echo holds a text frame up to
 	 * 1 MiB until it is validated). Free blocks beyond WORKER_POOL_CACHE go back to the
 	 * system, so a burst of slow readers costs memory only while it lasts. */

@@ -18,6 +18,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import note as harness_note  # noqa: E402
 from harness import (OP_BINARY, OP_CLOSE, OP_CONT, OP_TEXT, PeerClosed, RawWS, Runner,  # noqa: E402
                      SockReader, T, TestFailure, TestTimeout, build_frame, check, check_eq,
                      expect_eof, http_exchange, read_frame, upgrade_request)
@@ -294,6 +295,71 @@ def test_issue_7_echo_invalid_utf8_gets_clean_1007(ctx):
         check_eq(fs[-1].close_code, 1007, "close code")
     finally:
         w.close()
+
+
+@runner.test(timeout=90)
+def test_issue_7_memory_of_non_reading_clients_is_bounded_and_returned(ctx):
+    """100 clients that never read while their backends flood them: the gateway holds at
+    most the documented bound for each, and gives the memory back when they leave."""
+    be = ctx.backend(after="flood", flood_size=65536)
+    echo = ctx.echo()
+    # ASan's quarantine keeps freed memory on purpose (to catch use after free); it is off
+    # for this gateway only, so that RSS shows what wsgate itself holds.
+    asan = os.environ.get("ASAN_OPTIONS", "")
+    env = {"ASAN_OPTIONS": (asan + ":" if asan else "") + "quarantine_size_mb=0"}
+    gw = ctx.gateway([f"/={be.url}", f"/warm={echo.url}"], workers=2, env=env)
+    # The per-worker receive buffers (256 x 16 KiB) become resident as they are first filled:
+    # fill them all before the baseline, so that what is measured next is what the stalled
+    # clients cost.
+    for _ in range(2):  # round robin: one client per worker
+        w = RawWS(gw.port, "/warm")
+        for i in range(300):
+            w.send_frame(OP_BINARY, b"w" * 40000)
+            w.recv_message(T(5))
+        w.close()
+    time.sleep(0.5)
+    base = gw.vm_rss_kib()
+    socks = []
+    try:
+        for _ in range(100):
+            s = socket.create_connection(("127.0.0.1", gw.port), timeout=T(5))
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.sendall(upgrade_request(path="/"))
+            r = SockReader(s)
+            head = r.read_until(b"\r\n\r\n", time.monotonic() + T(5))
+            check(head.startswith(b"HTTP/1.1 101"), f"upgrade: {head[:40]!r}")
+            socks.append(s)
+        # Wait until the floods have filled what they can (RSS stops growing).
+        peak, last, stable = base, base, 0
+        deadline = time.monotonic() + T(30)
+        while time.monotonic() < deadline and stable < 5:
+            time.sleep(0.3)
+            now = gw.vm_rss_kib()
+            peak = max(peak, now)
+            stable = stable + 1 if abs(now - last) < 512 else 0
+            last = now
+        grown = peak - base
+        per_client = grown * 1024 / 100
+        harness_note(f"RSS {base} KiB at start, {peak} KiB with 100 stalled clients: "
+                     f"{per_client:.0f} B per client")
+        # docs/ARCHITECTURE.md "Memory": at most 192 KiB per stalled direction (a 128 KiB
+        # queue block and the 64 KiB one a pending send pins), plus each worker's cache of
+        # free blocks (2 MiB) that the growth of those queues fills.
+        bound = 100 * 192 + 2 * 2 * 1024 + 2048
+        check(grown < bound, f"RSS grew {grown} KiB for 100 stalled clients (bound {bound} KiB: "
+                             f"100 x 192 KiB + 2 x 2 MiB block cache + 2 MiB)")
+    finally:
+        for s in socks:
+            s.close()
+    deadline = time.monotonic() + T(20)
+    after = gw.vm_rss_kib()
+    # Back to the start, give or take the block caches (2 x 2 MiB) and the allocator's slack.
+    while time.monotonic() < deadline and after - base > 6 * 1024:
+        time.sleep(0.3)
+        after = gw.vm_rss_kib()
+    harness_note(f"RSS {after} KiB after they left")
+    check(after - base <= 6 * 1024, f"RSS {after} KiB after the clients left, {base} KiB at "
+                                     f"start: memory not given back")
 
 
 if __name__ == "__main__":
