@@ -161,8 +161,9 @@ void tunnel__relay(struct worker *w, struct tunnel *t, struct conn *src, uint8_t
 			}
 			bool text = ws_parser_frame_is_text(&src->p.ws);
 			bool in_span = hdr + hlen == data; /* the header is in this receive */
-			if (text && f.payload_len > len) {
-				/* Goes on past this receive: hold it in dst's queue until valid. */
+			if (text && f.payload_len > 0 && (f.payload_len > len || !in_span)) {
+				/* Goes on past this receive, or its header came in pieces: hold it
+				 * in dst's queue until it is valid. */
 				if (relay_span_flush(w, &span, dst) != 0)
 					goto out_of_memory;
 				conn_out_hold(dst);
