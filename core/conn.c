@@ -43,6 +43,7 @@
 #include "core/bug.h"
 #include "core/gateway.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/worker.h"
 
 static void conn_live_link(struct worker *w, struct conn *c)
@@ -70,7 +71,7 @@ struct conn *conn_new(struct worker *w, int fd, enum conn_role role, const struc
 {
 	struct conn *c = slab_alloc(&w->conns);
 	if (c == NULL) {
-		worker_stat_add(&w->stats.slab_exhausted, 1);
+		metrics_worker_slab_exhausted(w->m, METRICS_SLAB_CONN);
 		return NULL;
 	}
 	/* Slab memory is not zeroed: the generation survives reuse on purpose, so a CQE meant
@@ -285,8 +286,10 @@ static void conn_free(struct worker *w, struct conn *c)
 	rbuf_release(&c->pt, w->pool);
 	rbuf_release(&c->in, w->pool);
 	twheel_del(&w->wheel, &c->timer);
-	if (c->role == CONN_CLIENT) /* taken by the acceptor against --max-conns */
+	if (c->role == CONN_CLIENT) { /* taken by the acceptor against --max-conns */
 		atomic_fetch_sub_explicit(&w->gw->client_socks, 1, memory_order_relaxed);
+		metrics_worker_conn_close(w->m);
+	}
 	LOG_DEBUG("conn_free", "slot=%u role=%s", c->slot,
 	          c->role == CONN_CLIENT ? "client" : "backend");
 	conn_live_unlink(w, c);

@@ -29,8 +29,12 @@
 #include "core/admin.h"
 #include "core/conn.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/worker.h"
 #include "router/rt.h"
+
+/* Signals, the workers' reply queues and the admin listener's fds: what the loop polls. */
+#define GATEWAY_POLL_MAX 1100
 
 static uint64_t gateway_clock_ms(void)
 {
@@ -105,18 +109,60 @@ static uint64_t gateway_fd_budget(const struct gateway *gw, uint64_t max_conns, 
 	return fit;
 }
 
-static int gateway_send_cmd(struct io_uring *ctl, int ring_fd, uint64_t ud, unsigned cmd)
+struct rt_table *gateway_table_new(struct gateway *gw, const struct rt_route_def *defs, unsigned n,
+                                   char *err, size_t err_len)
 {
-	struct io_uring_sqe *sqe = io_uring_get_sqe(ctl);
-	if (sqe == NULL)
-		return -EBUSY;
-	io_uring_prep_msg_ring(sqe, ring_fd, cmd, ud, 0);
-	io_uring_sqe_set_data64(sqe, 0);
-	int rc = io_uring_submit_and_wait(ctl, 1);
-	struct io_uring_cqe *cqe;
-	while (io_uring_peek_cqe(ctl, &cqe) == 0)
-		io_uring_cqe_seen(ctl, cqe);
-	return rc < 0 ? rc : 0;
+	struct rt_table *t = rt_table_new(defs, n, err, err_len);
+	if (t == NULL || gw->reg == NULL)
+		return t;
+	unsigned nr = rt_table_route_count(t), nb = rt_table_backend_count(t);
+	uint32_t *rs = calloc(nr ? nr : 1, sizeof(*rs));
+	uint32_t *bs = calloc(nb ? nb : 1, sizeof(*bs));
+	if (rs != NULL && bs != NULL) {
+		metrics_reg_map_table(gw->reg, t, rs, bs);
+		rt_table_set_stat_slots(t, rs, bs);
+	}
+	free(rs);
+	free(bs);
+	return t;
+}
+
+/* Tells the acceptor to stop: a msg_ring whose own completion says whether it arrived. */
+static int gateway_stop_acceptor(struct gateway *gw)
+{
+	int rc = cmdq_bell_ring(&gw->bell, gw->acceptor->ring_fd, ud_pack(0, 0, WOP_CMD), 1);
+	if (rc != 0)
+		LOG_ERROR("acceptor_stop", "err=%d why=\"%s\"", -rc, strerror(-rc));
+	return rc;
+}
+
+/* The same command to every worker (each answers with one reply, read in the loop). */
+static void gateway_command_all(struct gateway *gw, enum worker_cmd kind)
+{
+	for (unsigned i = 0; i < gw->n_workers; i++) {
+		struct worker *w = &gw->workers[i];
+		if (atomic_load_explicit(&w->exited, memory_order_acquire))
+			continue;
+		struct cmdq_cmd cmd = {.kind = kind, .id = kind};
+		int rc = cmdq_push(&w->cmdq, &cmd);
+		if (rc == 0)
+			rc = cmdq_doorbell(&w->cmdq);
+		if (rc != 0)
+			LOG_ERROR("worker_command", "worker=%u cmd=%u err=%d why=\"%s\"", i,
+			          (unsigned)kind, -rc, strerror(-rc));
+	}
+}
+
+/* Replies from the workers (their eventfds polled with the rest). */
+static void gateway_take_replies(struct gateway *gw)
+{
+	for (unsigned i = 0; i < gw->n_workers; i++) {
+		struct cmdq *q = &gw->workers[i].cmdq;
+		struct cmdq_cmd r;
+		cmdq_reply_ack(q);
+		while (cmdq_reply_pop(q, &r) == 0)
+			LOG_DEBUG("worker_reply", "worker=%u cmd=%u res=%d", i, r.kind, r.res);
+	}
 }
 
 static unsigned gateway_workers_running(const struct gateway *gw)
@@ -149,7 +195,7 @@ static void gateway_reload(struct gateway *gw)
 		config_fini(&next);
 		return;
 	}
-	struct rt_table *t = rt_table_new(next.routes, next.n_routes, err, sizeof(err));
+	struct rt_table *t = gateway_table_new(gw, next.routes, next.n_routes, err, sizeof(err));
 	if (t == NULL) {
 		LOG_ERROR("reload_failed", "why=\"%s\"", err);
 	} else {
@@ -159,20 +205,22 @@ static void gateway_reload(struct gateway *gw)
 	config_fini(&next);
 }
 
-static int gateway_control_loop(struct gateway *gw, struct admin *admin, int sfd,
-                                struct io_uring *ctl)
+static int gateway_control_loop(struct gateway *gw, struct admin *admin, int sfd)
 {
 	const struct wsg_config *cfg = gw->cfg;
 	bool draining = false;
 	bool stopped = false;
 	uint64_t drain_deadline = 0;
 	for (;;) {
-		struct pollfd fds[40];
+		struct pollfd fds[GATEWAY_POLL_MAX];
 		unsigned n = 0;
 		fds[n++] = (struct pollfd){.fd = sfd, .events = POLLIN};
+		for (unsigned i = 0; i < gw->n_workers && n < GATEWAY_POLL_MAX - 8; i++)
+			fds[n++] = (struct pollfd){.fd = cmdq_reply_fd(&gw->workers[i].cmdq),
+			                           .events = POLLIN};
 		unsigned admin_first = n;
 		if (admin != NULL)
-			n += admin_pollfds(admin, fds + n, 40 - n);
+			n += admin_pollfds(admin, fds + n, GATEWAY_POLL_MAX - n);
 		int rc = poll(fds, n, 100);
 		uint64_t now = gateway_clock_ms();
 		if (rc > 0 && (fds[0].revents & POLLIN)) {
@@ -191,13 +239,12 @@ static int gateway_control_loop(struct gateway *gw, struct admin *admin, int sfd
 				LOG_INFO("drain_start", "signal=%s timeout_ms=%llu",
 				         si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM",
 				         (unsigned long long)cfg->drain_timeout_ms);
-				gateway_send_cmd(ctl, gw->acceptor->ring_fd, ud_pack(0, 0, WOP_CMD),
-				                 1);
-				for (unsigned i = 0; i < gw->n_workers; i++)
-					gateway_send_cmd(ctl, gw->workers[i].ring_fd,
-					                 ud_pack(0, 0, WOP_CMD), WCMD_DRAIN);
+				gateway_stop_acceptor(gw);
+				gateway_command_all(gw, WCMD_DRAIN);
 			}
 		}
+		if (rc > 0)
+			gateway_take_replies(gw);
 		if (admin != NULL && rc > 0)
 			admin_on_poll(admin, fds + admin_first, n - admin_first, now);
 		else if (admin != NULL)
@@ -209,17 +256,34 @@ static int gateway_control_loop(struct gateway *gw, struct admin *admin, int sfd
 			break;
 		if (!stopped && now >= drain_deadline) {
 			stopped = true;
-			for (unsigned i = 0; i < gw->n_workers; i++)
-				gateway_send_cmd(ctl, gw->workers[i].ring_fd,
-				                 ud_pack(0, 0, WOP_CMD), WCMD_STOP);
+			gateway_command_all(gw, WCMD_STOP);
 		}
 	}
 	uint64_t cut = 0;
 	for (unsigned i = 0; i < gw->n_workers; i++)
-		cut += atomic_load(&gw->workers[i].stats.closed_on_drain_timeout);
+		cut += atomic_load(&gw->workers[i].drain_cut);
 	if (stopped)
 		LOG_INFO("drain_timeout", "closed=%llu", (unsigned long long)cut);
-	LOG_INFO("drain_done", "forced=%llu", (unsigned long long)cut);
+	if (gw->app->drain_log) {
+		/* The totals of the process's life, from the workers' counters. */
+		const struct metrics_worker *ms[GATEWAY_POLL_MAX];
+		unsigned nm = gw->n_workers < GATEWAY_POLL_MAX ? gw->n_workers : GATEWAY_POLL_MAX;
+		for (unsigned i = 0; i < nm; i++)
+			ms[i] = gw->workers[i].m;
+		static struct metrics_totals tot;
+		metrics_sum(ms, nm, gw->reg, &tot);
+		LOG_INFO("drain_done",
+		         "forced=%llu connections=%llu tunnels=%llu msgs_up=%llu msgs_down=%llu "
+		         "bytes_up=%llu bytes_down=%llu",
+		         (unsigned long long)cut, (unsigned long long)tot.connections_total,
+		         (unsigned long long)tot.tunnels_opened,
+		         (unsigned long long)tot.messages[METRICS_UP],
+		         (unsigned long long)tot.messages[METRICS_DOWN],
+		         (unsigned long long)tot.bytes[METRICS_UP],
+		         (unsigned long long)tot.bytes[METRICS_DOWN]);
+	} else {
+		LOG_INFO("drain_done", "forced=%llu", (unsigned long long)cut);
+	}
 	return 0;
 }
 
@@ -282,7 +346,9 @@ int gateway_run(const struct wsg_config *cfg, const struct gateway_app *app)
 
 	if (app->routes) {
 		char err[512];
-		struct rt_table *table = rt_table_new(cfg->routes, cfg->n_routes, err, sizeof(err));
+		gw->reg = metrics_reg_new(METRICS_MAX_ROUTES, METRICS_MAX_BACKENDS);
+		struct rt_table *table =
+		    gateway_table_new(gw, cfg->routes, cfg->n_routes, err, sizeof(err));
 		if (table == NULL) {
 			fprintf(stderr, "%s: %s\n", prog, err);
 			goto out_close_admin;
@@ -307,8 +373,7 @@ int gateway_run(const struct wsg_config *cfg, const struct gateway_app *app)
 		fprintf(stderr, "%s: signalfd: %s\n", prog, strerror(errno));
 		goto out_routes;
 	}
-	struct io_uring ctl;
-	if (io_uring_queue_init(8, &ctl, 0) < 0) {
+	if (cmdq_bell_init(&gw->bell) != 0) {
 		fprintf(stderr, "%s: io_uring unavailable\n", prog);
 		goto out_close_sfd;
 	}
@@ -321,10 +386,18 @@ int gateway_run(const struct wsg_config *cfg, const struct gateway_app *app)
 		per_worker = 1u << 23;
 	unsigned started = 0;
 	for (; started < gw->n_workers; started++) {
-		int rc = worker_init(&gw->workers[started], gw, started, (uint32_t)per_worker);
+		struct worker *w = &gw->workers[started];
+		int rc = worker_init(w, gw, started, (uint32_t)per_worker);
 		if (rc != 0) {
 			fprintf(stderr, "%s: cannot start worker %u: %s\n", prog, started,
 			        strerror(rc < 0 ? -rc : rc));
+			goto out_workers;
+		}
+		rc = cmdq_init(&w->cmdq, 64, w->ring_fd, ud_pack(0, 0, WOP_CMDQ), &gw->bell);
+		if (rc != 0) {
+			worker_fini(w);
+			fprintf(stderr, "%s: cannot start worker %u: %s\n", prog, started,
+			        strerror(-rc));
 			goto out_workers;
 		}
 	}
@@ -363,36 +436,42 @@ int gateway_run(const struct wsg_config *cfg, const struct gateway_app *app)
 		LOG_INFO("admin_listening", "addr=%s", cfg->admin.text);
 	LOG_INFO("started", "workers=%u prog=%s id_prefix=%s", gw->n_workers, prog, gw->id_prefix);
 
-	status = gateway_control_loop(gw, admin, sfd, &ctl);
+	status = gateway_control_loop(gw, admin, sfd);
 
 	acceptor_join(&acc);
 	for (unsigned i = 0; i < gw->n_workers; i++)
 		pthread_join(gw->workers[i].thread, NULL);
 	admin_free(admin);
 	log_stop_drain();
-	for (unsigned i = 0; i < gw->n_workers; i++)
+	for (unsigned i = 0; i < gw->n_workers; i++) {
+		cmdq_fini(&gw->workers[i].cmdq);
 		worker_fini(&gw->workers[i]);
+	}
 	free(gw->workers);
-	io_uring_queue_exit(&ctl);
+	cmdq_bell_fini(&gw->bell);
 	close(sfd);
 	if (app->routes)
 		rt_shutdown();
+	metrics_reg_free(gw->reg);
 	return status;
 
 out_acceptor:
 	io_uring_queue_exit(&acc.ring);
 	fds = acc.fds;
 out_workers:
-	while (started-- > 0)
+	while (started-- > 0) {
+		cmdq_fini(&gw->workers[started].cmdq);
 		worker_fini(&gw->workers[started]);
+	}
 	free(gw->workers);
 out_ctl:
-	io_uring_queue_exit(&ctl);
+	cmdq_bell_fini(&gw->bell);
 out_close_sfd:
 	close(sfd);
 out_routes:
 	if (app->routes)
 		rt_shutdown();
+	metrics_reg_free(gw->reg);
 out_close_admin:
 	if (admin_fd != -1)
 		close(admin_fd);

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/cmdq.h"
 #include "core/config.h"
 #include "proto/limits.h"
 
@@ -47,8 +48,17 @@ struct gateway {
 	_Atomic bool draining;         /* written: control thread; read: admin, workers */
 	_Atomic bool listening;        /* written: control thread; read: admin */
 	uint64_t max_clients;          /* --max-conns, lowered to what the fd limit can hold */
-	char id_prefix[24];            /* connection ids: "<prefix>.<worker>.<n>" (see worker.c) */
+	char id_prefix[24];            /* connection ids: "<prefix>.<n>" (tunnel_id_text) */
+	struct metrics_reg *reg;       /* route/backend counter slots; control thread only */
+	struct cmdq_bell bell;         /* doorbells of the workers' command queues; control */
 };
+
+struct rt_route_def;
+struct rt_table;
+/* Builds a route table from defs with its counter slots assigned (control thread), ready to
+ * publish; NULL with one line in err. */
+struct rt_table *gateway_table_new(struct gateway *gw, const struct rt_route_def *defs, unsigned n,
+                                   char *err, size_t err_len);
 
 /* Runs the gateway until a signal ends it. Returns the process exit status: 0 after a clean
  * drain, 1 on a runtime failure (the reason printed as the last stderr line). */

@@ -19,6 +19,7 @@
 #include "core/conn.h"
 #include "core/gateway.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/tunnel.h"
 #include "core/worker.h"
 #include "proto/http_path.h"
@@ -26,7 +27,6 @@
 
 static void handshake_answer(struct worker *w, struct conn *c, const char *buf, int n)
 {
-	worker_stat_add(&w->stats.handshake_rejects, 1);
 	conn_pause(w, c);
 	if (n > 0 && conn_queue(w, c, buf, (size_t)n) == 0)
 		conn_shut_after_flush(w, c);
@@ -40,6 +40,7 @@ void handshake_reject(struct worker *w, struct conn *c, enum http_reject r)
 	int n = http_write_reject(buf, sizeof(buf), r, 1);
 	LOG_DEBUG("handshake_reject", "slot=%u status=%u reason=%s", c->slot, http_reject_status(r),
 	          http_reject_name(r));
+	metrics_worker_reject(w->m, r);
 	handshake_answer(w, c, buf, n);
 }
 
@@ -49,6 +50,8 @@ void handshake_reject_status(struct worker *w, struct conn *c, uint16_t status,
 	char buf[512];
 	int n = http_write_status(buf, sizeof(buf), status, reason);
 	LOG_DEBUG("handshake_reject", "slot=%u status=%u reason=backend_status", c->slot, status);
+	/* A backend's own answer relayed: counted with the backend's failures (the attempt
+	 * did not upgrade), not as a rejection of ours. */
 	handshake_answer(w, c, buf, n);
 }
 
@@ -102,7 +105,7 @@ static void handshake_on_data(struct worker *w, struct conn *c, uint8_t *data, s
 	const char *head = (const char *)rbuf_contig_data(&c->in, &n);
 	struct tunnel_dial *d = slab_alloc(&w->handshakes);
 	if (d == NULL) {
-		worker_stat_add(&w->stats.slab_exhausted, 1);
+		metrics_worker_slab_exhausted(w->m, METRICS_SLAB_TUNNEL);
 		handshake_reject(w, c, HTTP_REJ_OVERLOADED);
 		return;
 	}

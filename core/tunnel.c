@@ -29,12 +29,22 @@
 #include "core/gateway.h"
 #include "core/handshake.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/tunnel_int.h"
 #include "core/worker.h"
 #include "router/rt.h"
 
 /* Payload of the gateway's keepalive pings; a client pong carrying it is ours to swallow. */
 static const uint8_t tunnel_ka_token[] = {'w', 's', 'g', 'a', 't', 'e', '-', 'k', 'a'};
+
+void tunnel__note_close(struct tunnel *t, uint16_t code, unsigned side)
+{
+	if (t->flags & TF_CLOSE_SEEN)
+		return;
+	t->flags |= TF_CLOSE_SEEN;
+	t->close_code = code;
+	t->close_side = (uint8_t)side;
+}
 
 int tunnel_id_text(const struct worker *w, const struct tunnel *t, char *buf, size_t cap)
 {
@@ -94,6 +104,7 @@ void tunnel__send_close(struct worker *w, struct tunnel *t, struct conn *c, uint
 	if (c == NULL || c->state == CONN_CLOSING || (c->ws_flags & WSF_CLOSE_SENT))
 		return;
 	c->ws_flags |= WSF_CLOSE_SENT;
+	tunnel__note_close(t, code, METRICS_SIDE_GATEWAY); /* unless a peer's close came first */
 	if (tunnel_mid_frame(w, t, c)) {
 		/* A close frame cannot be placed inside a frame: cut after what is queued. */
 		conn_shut_after_flush(w, c);
@@ -144,6 +155,7 @@ void tunnel__fail(struct worker *w, struct tunnel *t, struct conn *src, uint16_t
 	          src->role == CONN_CLIENT ? "client" : "backend", code, why);
 	src->ws_flags |= WSF_FAILED | WSF_CLOSE_OWED;
 	src->fail_code = code;
+	tunnel__note_close(t, code, METRICS_SIDE_GATEWAY);
 	/* Keep reading the offender (and dropping it): a peer blocked in a send would never
 	 * read our close, and closing with its bytes unread would reset the connection. */
 	conn_discard_input(w, src);
@@ -233,7 +245,7 @@ void tunnel_start(struct worker *w, struct conn *client, struct tunnel_dial *dia
 	struct tunnel *t = slab_alloc(&w->owners);
 	if (t == NULL) {
 		slab_free(&w->handshakes, dial);
-		worker_stat_add(&w->stats.slab_exhausted, 1);
+		metrics_worker_slab_exhausted(w->m, METRICS_SLAB_TUNNEL);
 		handshake_reject(w, client, HTTP_REJ_OVERLOADED);
 		return;
 	}
@@ -259,10 +271,10 @@ void tunnel__opened(struct worker *w, struct tunnel *t)
 {
 	struct conn *c = t->client;
 	struct gateway *gw = w->gw;
-	t->flags |= TF_OPEN | TF_COUNTED;
+	t->flags |= TF_OPEN | TF_COUNTED | TF_BACKEND_UP;
 	t->last_data_ms = w->now_ms;
-	worker_stat_add(&w->stats.tunnels_opened, 1);
-	worker_stat_add(&w->stats.tunnels_active, 1);
+	metrics_worker_tunnel_open(w->m);
+	metrics_worker_backend_open(w->m, t->route->backends[t->current].stat_slot);
 	tunnel__relay_init(w, t);
 	c->last_rx_ms = w->now_ms;
 	conn_del_timer(w, t->backend);
@@ -315,6 +327,7 @@ static void tunnel_on_gone(struct worker *w, struct conn *c, int err)
 		return;
 	}
 	struct conn *peer = tunnel__peer(t, c);
+	tunnel__note_close(t, 0, c == t->client ? METRICS_SIDE_CLIENT : METRICS_SIDE_BACKEND);
 	if (c->ws_flags & WSF_CLOSE_RCVD) {
 		/* It said goodbye properly and half-closed: it still gets its answer (its
 		 * close was passed on; the reply or our own comes back the usual way). */
@@ -347,7 +360,7 @@ static void tunnel_on_gone(struct worker *w, struct conn *c, int err)
 static void tunnel_count_drain_cut(struct worker *w, struct tunnel *t, struct conn *c)
 {
 	if ((t->flags & TF_DRAINING) && c == t->client)
-		worker_stat_add(&w->stats.closed_on_drain_timeout, 1);
+		worker_stat_add(&w->drain_cut, 1);
 }
 
 static void tunnel_on_timer(struct worker *w, struct conn *c)
@@ -454,21 +467,23 @@ static void tunnel_on_free(struct worker *w, struct conn *c)
 	if (t == NULL)
 		return;
 	c->owner = NULL;
-	if (t->client == c)
+	if (t->client == c) {
 		t->client = NULL;
-	else if (t->backend == c)
+	} else if (t->backend == c) {
 		t->backend = NULL;
+		if (t->flags & TF_BACKEND_UP) {
+			t->flags &= (uint16_t)~TF_BACKEND_UP;
+			metrics_worker_backend_close(w->m,
+			                             t->route->backends[t->current].stat_slot);
+		}
+	}
 	if (t->client != NULL || t->backend != NULL)
 		return;
-	if (t->flags & TF_COUNTED)
-		worker_stat_sub(&w->stats.tunnels_active, 1);
-	LOG_DEBUG("tunnel_free", "tunnel=%llu msgs_up=%llu msgs_down=%llu",
+	if (t->flags & TF_OPEN)
+		metrics_worker_close(w->m, t->close_code, (enum metrics_side)t->close_side);
+	LOG_DEBUG("tunnel_free", "tunnel=%llu msgs_up=%llu msgs_down=%llu close=%u",
 	          (unsigned long long)t->id, (unsigned long long)t->msgs_up,
-	          (unsigned long long)t->msgs_down);
-	worker_stat_add(&w->stats.msgs_in, t->msgs_up);
-	worker_stat_add(&w->stats.msgs_out, t->msgs_down);
-	worker_stat_add(&w->stats.bytes_in, t->bytes_up);
-	worker_stat_add(&w->stats.bytes_out, t->bytes_down);
+	          (unsigned long long)t->msgs_down, t->close_code);
 	tunnel__dial_free(w, t);
 	rt_table_release(t->table);
 	slab_free(&w->owners, t);

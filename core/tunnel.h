@@ -36,9 +36,11 @@ struct tunnel_dial {
 };
 
 enum tunnel_flag {
-	TF_OPEN = 1u << 0,     /* 101 sent to the client */
-	TF_DRAINING = 1u << 1, /* the gateway is shutting down */
-	TF_COUNTED = 1u << 2,  /* counted as an active tunnel */
+	TF_OPEN = 1u << 0,       /* 101 sent to the client */
+	TF_DRAINING = 1u << 1,   /* the gateway is shutting down */
+	TF_COUNTED = 1u << 2,    /* counted as an active tunnel */
+	TF_CLOSE_SEEN = 1u << 3, /* close_code/close_side are set */
+	TF_BACKEND_UP = 1u << 4, /* counted in its backend's active connections */
 };
 
 struct tunnel {
@@ -48,8 +50,10 @@ struct tunnel {
 	struct tunnel_dial *dial;     /* while dialling: the parsed request, attempts */
 	const struct rt_table *table; /* held (rt_table_hold) for the tunnel's life */
 	const struct rt_route *route;
-	uint16_t flags;   /* enum tunnel_flag */
-	uint16_t current; /* index of the backend being dialled or used */
+	uint16_t flags;      /* enum tunnel_flag */
+	uint16_t current;    /* index of the backend being dialled or used */
+	uint16_t close_code; /* the first close code on the wire (0: none yet / none at all) */
+	uint8_t close_side;  /* enum metrics_side of who closed first; TF_CLOSE_SEEN */
 	uint64_t created_ms;
 	uint64_t last_data_ms;       /* last data frame either way (idle timeout) */
 	uint64_t drain_by_ms;        /* TF_DRAINING: close handshakes may take until then */

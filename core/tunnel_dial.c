@@ -24,6 +24,7 @@
 #include "core/gateway.h"
 #include "core/handshake.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/tunnel_int.h"
 #include "core/worker.h"
 #include "router/rt.h"
@@ -52,6 +53,7 @@ void tunnel__backend_failed(struct worker *w, struct tunnel *t, bool timed_out, 
 	struct conn *b = t->backend;
 	if (timed_out)
 		t->dial->timeouts++;
+	metrics_worker_backend_failure(w->m, t->route->backends[t->current].stat_slot);
 	if (b != NULL) {
 		LOG_DEBUG("backend_fail", "tunnel=%llu backend=%s why=%s",
 		          (unsigned long long)t->id, t->route->backends[t->current].url, why);
@@ -116,6 +118,7 @@ void tunnel__dial_next(struct worker *w, struct tunnel *t)
 		d->tries++;
 		t->current = (uint16_t)idx;
 		const struct rt_backend *b = &route->backends[idx];
+		metrics_worker_backend_attempt(w->m, b->stat_slot);
 		int fd = socket(b->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (fd == -1) {
 			/* Out of fds: a failed attempt; say why at most once a second. */
@@ -216,6 +219,7 @@ void tunnel__on_backend_head(struct worker *w, struct tunnel *t, struct conn *b,
 	}
 	if (resp.status != 101) {
 		/* SPEC.md: a backend's non-101 answer is relayed as it is. */
+		metrics_worker_backend_failure(w->m, t->route->backends[t->current].stat_slot);
 		tunnel__dial_free(w, t);
 		handshake_reject_status(w, t->client, resp.status, resp.reason);
 		t->backend = NULL;

@@ -33,6 +33,10 @@ static inline struct conn *tunnel__peer(const struct tunnel *t, const struct con
 	return c == t->client ? t->backend : t->client;
 }
 
+/* Records who closed first and with what code (the first call wins): side is an enum
+ * metrics_side. */
+void tunnel__note_close(struct tunnel *t, uint16_t code, unsigned side);
+
 /* tunnel_dial.c */
 void tunnel__dial_next(struct worker *w, struct tunnel *t);
 void tunnel__dial_free(struct worker *w, struct tunnel *t);

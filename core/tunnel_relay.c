@@ -29,6 +29,7 @@
 #include "core/bug.h"
 #include "core/gateway.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/tunnel_int.h"
 #include "core/worker.h"
 #include "router/rt.h"
@@ -150,10 +151,13 @@ void tunnel__relay(struct worker *w, struct tunnel *t, struct conn *src, uint8_t
 			src->ws_flags &= (uint16_t)~WSF_CTL;
 			t->last_data_ms = w->now_ms;
 			if (f.opcode != WS_OP_CONT) {
+				/* Counted live (the counters are the worker's own, no RMW). */
 				if (up)
 					t->msgs_up++;
 				else
 					t->msgs_down++;
+				metrics_worker_message(w->m, t->route->stat_slot,
+				                       up ? METRICS_UP : METRICS_DOWN);
 			}
 			if (!forward) {
 				span.p = data;
@@ -212,6 +216,8 @@ void tunnel__relay(struct worker *w, struct tunnel *t, struct conn *src, uint8_t
 			t->bytes_up += used;
 		else
 			t->bytes_down += used;
+		metrics_worker_payload(w->m, t->route->stat_slot, up ? METRICS_UP : METRICS_DOWN,
+		                       used);
 		if (forward) {
 			if (src->ws_flags & WSF_HOLD) {
 				if (conn_queue(w, dst, data, used) != 0)

@@ -9,7 +9,9 @@
  * queued (so frames that arrive together leave together), fire the timers.
  *
  * New sockets arrive from the acceptor through an SPSC queue whose doorbell is a msg_ring CQE
- * (WOP_HANDOFF); commands from the control thread are msg_ring CQEs too (WOP_CMD).
+ * (WOP_HANDOFF); commands from the control thread come the same way: a command queue
+ * (core/cmdq.h) whose doorbell is a msg_ring CQE (WOP_CMDQ), each command answered with a
+ * reply the control thread reads.
  *
  * Rejected: a mutex-protected accept queue (a lock on the accept path for nothing), and one
  * timeout SQE per conn (the wheel costs nothing per message; the kernel timer per conn would). */
@@ -29,6 +31,7 @@
 #include "core/conn.h"
 #include "core/gateway.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "router/rt.h"
 
 _Thread_local struct worker *worker_self;
@@ -175,9 +178,12 @@ int worker_init(struct worker *w, struct gateway *gw, unsigned id, uint32_t max_
 	if (w->pool == NULL)
 		goto out_fini_handshakes;
 	rbuf_pool_set_cache_max(w->pool, WORKER_POOL_CACHE);
+	w->m = metrics_worker_new();
+	if (w->m == NULL)
+		goto out_free_pool;
 	w->queue = calloc(1, sizeof(*w->queue));
 	if (w->queue == NULL)
-		goto out_free_pool;
+		goto out_free_metrics;
 	int rc = worker_setup_ring(w);
 	if (rc < 0) {
 		errno = -rc;
@@ -199,6 +205,9 @@ out_exit_ring:
 out_free_queue:
 	free(w->queue);
 	w->queue = NULL;
+out_free_metrics:
+	metrics_worker_free(w->m);
+	w->m = NULL;
 out_free_pool:
 	rbuf_pool_free(w->pool);
 	w->pool = NULL;
@@ -219,6 +228,7 @@ void worker_fini(struct worker *w)
 		munmap(w->br, w->br_entries * sizeof(struct io_uring_buf));
 	io_uring_queue_exit(&w->ring);
 	free(w->queue);
+	metrics_worker_free(w->m);
 	rbuf_pool_free(w->pool);
 	slab_fini(&w->handshakes);
 	slab_fini(&w->owners);
@@ -239,7 +249,7 @@ static void worker_accept(struct worker *w, const struct worker_handoff *h)
 	if (h->peer_len <= sizeof(c->peer))
 		memcpy(&c->peer, &h->peer, h->peer_len);
 	c->kind = h->kind;
-	worker_stat_add(&w->stats.conns_accepted, 1);
+	metrics_worker_conn_open(w->m);
 	gw->app->on_accept(w, c, h->over_limit);
 }
 
@@ -267,27 +277,48 @@ static void worker_stop_all(struct worker *w)
 			n++;
 		conn_close(w, c);
 	}
-	worker_stat_add(&w->stats.closed_on_drain_timeout, n);
+	worker_stat_add(&w->drain_cut, n);
 }
 
-static void worker_on_cmd(struct worker *w, unsigned cmd)
+static void worker_on_cmd(struct worker *w, struct cmdq_cmd *cmd)
 {
-	switch (cmd) {
+	switch (cmd->kind) {
 	case WCMD_DRAIN:
 		if (!w->draining) {
 			w->draining = true;
 			if (w->gw->app->on_drain != NULL)
 				w->gw->app->on_drain(w);
 		}
+		cmd->res = 0;
 		break;
 	case WCMD_STOP:
 		w->stopping = true;
 		worker_stop_all(w);
+		cmd->res = 0;
 		break;
-	default:
-		WSG_WARN_ONCE(true);
+	case WCMD_COUNT: {
+		uint64_t clients = 0;
+		for (struct conn *c = w->live_head; c != NULL; c = c->live_next)
+			clients += c->role == CONN_CLIENT;
+		cmd->res = (int32_t)clients;
+		cmd->arg = w->live_conns;
 		break;
 	}
+	default:
+		WSG_WARN_ONCE(true);
+		cmd->res = -EINVAL;
+		break;
+	}
+	/* Every command gets its reply; the reply ring always has room (cmdq.h). */
+	int rc = cmdq_reply(&w->cmdq, cmd);
+	WSG_WARN_ONCE(rc != 0);
+}
+
+static void worker_take_cmds(struct worker *w)
+{
+	struct cmdq_cmd cmd;
+	while (cmdq_pop(&w->cmdq, &cmd) == 0)
+		worker_on_cmd(w, &cmd);
 }
 
 static void worker_on_timer(struct twheel_entry *e, void *arg)
@@ -308,8 +339,11 @@ static void worker_handle_cqe(struct worker *w, struct io_uring_cqe *cqe)
 	case WOP_HANDOFF:
 		worker_take_handoffs(w);
 		return;
+	case WOP_CMDQ:
+		worker_take_cmds(w);
+		return;
 	case WOP_CMD:
-		worker_on_cmd(w, (unsigned)cqe->res);
+		WSG_WARN_ONCE(true); /* the acceptor's, never a worker's */
 		return;
 	case WOP_RECV:
 	case WOP_SEND:

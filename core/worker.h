@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "core/cmdq.h"
 #include "core/rbuf.h"
 #include "core/slab.h"
 #include "core/twheel.h"
@@ -27,14 +28,17 @@ enum worker_op {
 	WOP_SEND,
 	WOP_CONNECT,
 	WOP_HANDOFF, /* msg_ring from the acceptor: new sockets in the queue */
-	WOP_CMD,     /* msg_ring from the control thread: res is enum worker_cmd */
+	WOP_CMD,     /* msg_ring from the control thread to the acceptor: stop */
+	WOP_CMDQ,    /* msg_ring doorbell from the control thread: commands in w->cmdq */
 	WOP_FDOP,    /* cancel-by-fd: counted in flight, because it may run after a close we
 	              * queued later would have freed the fd number for reuse */
 };
 
+/* Commands from the control thread (cmdq_cmd.kind); each gets exactly one reply. */
 enum worker_cmd {
 	WCMD_DRAIN = 1, /* close every client with 1001, refuse handshakes with 503 */
 	WCMD_STOP,      /* close whatever is left now and exit */
+	WCMD_COUNT,     /* reply.res = live client conns, reply.arg = live conns */
 };
 
 struct worker_handoff {
@@ -53,19 +57,7 @@ struct worker_queue {
 	struct worker_handoff items[WORKER_HANDOFF_CAP];
 };
 
-struct worker_stats {
-	/* single writer (the worker), relaxed; read by the control thread */
-	_Atomic uint64_t conns_accepted;
-	_Atomic uint64_t tunnels_opened;
-	_Atomic uint64_t tunnels_active;
-	_Atomic uint64_t handshake_rejects;
-	_Atomic uint64_t msgs_in;  /* client -> backend */
-	_Atomic uint64_t msgs_out; /* backend -> client */
-	_Atomic uint64_t bytes_in;
-	_Atomic uint64_t bytes_out;
-	_Atomic uint64_t slab_exhausted;
-	_Atomic uint64_t closed_on_drain_timeout;
-};
+struct metrics_worker;
 
 struct worker {
 	unsigned id;
@@ -95,7 +87,9 @@ struct worker {
 	struct worker_queue *queue; /* written: acceptor; read: this worker */
 	_Atomic bool ready;         /* written: worker (ring enabled); read: control thread */
 	_Atomic bool exited;        /* written: worker; read: control thread */
-	struct worker_stats stats;
+	struct metrics_worker *m;   /* this worker's counters (core/metrics.h), single writer */
+	_Atomic uint64_t drain_cut; /* clients cut at --drain-timeout; read: control thread */
+	struct cmdq cmdq;           /* commands from the control thread, and replies */
 };
 
 /* user_data: gen:32 | slot:24 | op:8 (STYLE.md 4). */

@@ -377,6 +377,15 @@ unsigned rt_table_backend_count(const struct rt_table *t)
 	return t ? t->n_backends : 0;
 }
 
+void rt_table_set_stat_slots(struct rt_table *t, const uint32_t *route_slots,
+                             const uint32_t *backend_slots)
+{
+	for (unsigned i = 0; route_slots != NULL && i < t->n_routes; i++)
+		t->routes[i].stat_slot = route_slots[i];
+	for (unsigned i = 0; backend_slots != NULL && i < t->n_backends; i++)
+		t->backends[i].stat_slot = backend_slots[i];
+}
+
 /* "/chat" matches "/chat" and "/chat/..." (path already cut at '?'); "/" matches all. */
 static bool rt_prefix_matches(const struct rt_route *r, const char *path, size_t len)
 {

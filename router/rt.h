@@ -63,7 +63,8 @@ struct rt_backend {
 	size_t path_len;
 	struct sockaddr_storage addr;
 	socklen_t addr_len;
-	unsigned index; /* position in the table's flat backend array */
+	unsigned index;     /* position in the table's flat backend array */
+	uint32_t stat_slot; /* the counters' slot for this backend URL (rt_table_set_stat_slots) */
 };
 
 struct rt_route {
@@ -80,7 +81,8 @@ struct rt_route {
 	uint32_t msg_rate, msg_burst;
 	bool strip_prefix;
 	const char *subprotocol;
-	unsigned index; /* position in the table */
+	unsigned index;     /* position in the table */
+	uint32_t stat_slot; /* the counters' slot for this route path (rt_table_set_stat_slots) */
 };
 
 struct rt_table;
@@ -97,6 +99,11 @@ void rt_table_free(struct rt_table *t);
 unsigned rt_table_route_count(const struct rt_table *t);
 const struct rt_route *rt_table_route(const struct rt_table *t, unsigned i);
 unsigned rt_table_backend_count(const struct rt_table *t);
+/* Records, for each route and backend (indexed by their index), the slot their counters use
+ * (the registry that assigns slots is core's). Control thread, before rt_publish: a
+ * published table is never written again. NULL arrays leave the slots at 0. */
+void rt_table_set_stat_slots(struct rt_table *t, const uint32_t *route_slots,
+                             const uint32_t *backend_slots);
 
 /* Longest path-prefix match on segment boundaries ("/chat" matches "/chat", "/chat/x" and
  * "/chat?..." paths, not "/chatter"; "/" matches everything). Among routes with the same
