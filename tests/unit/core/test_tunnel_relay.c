@@ -15,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "core/metrics.h"
 #include "core/tunnel_int.h"
 #include "fake_worker.h"
 #include "router/rt.h"
@@ -91,6 +92,8 @@ static void feed_split(struct conn *src, const uint8_t *in, size_t len, size_t c
 		tunnel__ops.on_data(&fk.w, src, b, len - cut);
 }
 
+static uint64_t msgs_counted;
+
 static void test_data_frames_forwarded_verbatim_at_every_split(void **state)
 {
 	(void)state;
@@ -117,6 +120,11 @@ static void test_data_frames_forwarded_verbatim_at_every_split(void **state)
 			         cut, got, n);
 		assert_false(conn_out_is_held(p.t->backend));
 		assert_int_equal(p.t->msgs_up, 6);
+		/* The worker's counters moved while the tunnel is still open (live, not at its
+		 * end). */
+		uint64_t before = msgs_counted;
+		msgs_counted = atomic_load(&fk.w.m->messages[METRICS_UP]);
+		assert_int_equal(msgs_counted - before, 6);
 		pair_close(&p);
 	}
 }
