@@ -156,14 +156,17 @@ void conn_discard_input(struct worker *w, struct conn *c)
 
 static struct rbuf *conn_txq(struct conn *c)
 {
-	return c->xf != NULL ? &c->pt : &c->out;
+	return c->xf != NULL ? &c->xf->pt : &c->out;
 }
 
 size_t conn_out_len(const struct conn *c)
 {
-	size_t n = rbuf_len(&c->out) + rbuf_len(&c->pt);
-	if (c->xf != NULL && c->xf->pending != NULL)
-		n += c->xf->pending(c);
+	size_t n = rbuf_len(&c->out);
+	if (c->xf != NULL) {
+		n += rbuf_len(&c->xf->pt);
+		if (c->xf->ops->pending != NULL)
+			n += c->xf->ops->pending(c);
+	}
 	/* Held bytes do not count: they cannot drain until the holder releases them, so
 	 * counting them could pause the very conn whose input would complete the hold. */
 	return n - ((c->flags & CF_HOLD) ? c->hold_len : 0);
@@ -247,8 +250,9 @@ void conn_shut_after_flush(struct worker *w, struct conn *c)
 		return;
 	c->flags |= CF_SHUT_AFTER | CF_DISCARD;
 	c->flags &= (uint16_t)~CF_HOLD;
-	c->linger_until_ms = w->now_ms + CONN_LINGER_MAX_MS;
-	conn_set_timer(w, c, c->linger_until_ms);
+	/* The layer above is done with its deadline: it is the linger's hard end now. */
+	c->deadline_ms = w->now_ms + CONN_LINGER_MAX_MS;
+	conn_set_timer(w, c, c->deadline_ms);
 	/* Keep reading (and dropping) meanwhile: a peer blocked in a send of its own would
 	 * otherwise never read what we are sending it. */
 	conn_resume(w, c);
@@ -276,14 +280,17 @@ static void conn_free(struct worker *w, struct conn *c)
 	WSG_BUG_ON(c->inflight != 0);
 	if (c->ops->on_free != NULL)
 		c->ops->on_free(w, c);
-	if (c->xf != NULL && c->xf->release != NULL)
-		c->xf->release(w, c);
+	if (c->xf != NULL) {
+		rbuf_release(&c->xf->pt, w->pool);
+		if (c->xf->ops->release != NULL)
+			c->xf->ops->release(w, c);
+		c->xf = NULL;
+	}
 	struct io_uring_sqe *sqe = worker_sqe(w);
 	io_uring_prep_close(sqe, c->fd);
 	io_uring_sqe_set_data64(sqe, 0);
 	rbuf_unpin(&c->out, w->pool);
 	rbuf_release(&c->out, w->pool);
-	rbuf_release(&c->pt, w->pool);
 	rbuf_release(&c->in, w->pool);
 	twheel_del(&w->wheel, &c->timer);
 	if (c->role == CONN_CLIENT) { /* taken by the acceptor against --max-conns */
@@ -300,17 +307,18 @@ static void conn_free(struct worker *w, struct conn *c)
 /* Runs queued plaintext through the transform, up to the hold mark. */
 static int conn_run_xform(struct worker *w, struct conn *c)
 {
-	while (!rbuf_is_empty(&c->pt)) {
+	struct rbuf *pt = &c->xf->pt;
+	while (!rbuf_is_empty(pt)) {
 		size_t n;
-		uint8_t *p = rbuf_contig_data(&c->pt, &n);
-		size_t sendable = conn_sendable(c, &c->pt);
+		uint8_t *p = rbuf_contig_data(pt, &n);
+		size_t sendable = conn_sendable(c, pt);
 		if (sendable == 0)
 			break;
 		if (n > sendable)
 			n = sendable;
-		if (c->xf->output(w, c, p, n) != 0)
+		if (c->xf->ops->output(w, c, p, n) != 0)
 			return -1;
-		rbuf_consume(&c->pt, w->pool, n);
+		rbuf_consume(pt, w->pool, n);
 	}
 	return 0;
 }
@@ -350,14 +358,14 @@ static void conn_linger(struct worker *w, struct conn *c)
 	shutdown(c->fd, SHUT_WR);
 	c->last_rx_ms = w->now_ms;
 	uint64_t at = w->now_ms + CONN_LINGER_IDLE_MS;
-	conn_set_timer(w, c, at < c->linger_until_ms ? at : c->linger_until_ms);
+	conn_set_timer(w, c, at < c->deadline_ms ? at : c->deadline_ms);
 	conn_resume(w, c);
 }
 
 static bool conn_has_sendable(const struct conn *c)
 {
 	if (c->xf != NULL)
-		return !rbuf_is_empty(&c->out) || conn_sendable(c, &c->pt) > 0;
+		return !rbuf_is_empty(&c->out) || conn_sendable(c, &c->xf->pt) > 0;
 	return conn_sendable(c, &c->out) > 0;
 }
 
@@ -383,7 +391,7 @@ void conn_flush_all(struct worker *w)
 			if (c->flags & CF_CONNECTED || c->role == CONN_CLIENT)
 				conn_start_send(w, c);
 		} else if ((c->flags & CF_SHUT_AFTER) && !(c->flags & CF_WR_SHUT) &&
-		           rbuf_is_empty(&c->out) && rbuf_is_empty(&c->pt)) {
+		           rbuf_is_empty(&c->out) && (c->xf == NULL || rbuf_is_empty(&c->xf->pt))) {
 			conn_linger(w, c);
 		}
 	}
@@ -417,7 +425,7 @@ static void conn_on_recv(struct worker *w, struct conn *c, struct io_uring_cqe *
 			c->last_rx_ms = w->now_ms;
 			uint8_t *p = worker_buf(w, bid);
 			if (c->xf != NULL && !(c->flags & CF_DISCARD)) {
-				if (c->xf->input(w, c, p, (size_t)res, conn_deliver) != 0)
+				if (c->xf->ops->input(w, c, p, (size_t)res, conn_deliver) != 0)
 					conn_close(w, c);
 			} else {
 				conn_deliver(w, c, p, (size_t)res);
@@ -505,12 +513,12 @@ void conn_on_timer(struct worker *w, struct conn *c)
 		/* Lingering: cut at the hard limit, or when the peer went quiet after our side
 		 * was shut; else look again at the next of the two. */
 		uint64_t idle_at = c->last_rx_ms + CONN_LINGER_IDLE_MS;
-		if (w->now_ms >= c->linger_until_ms ||
+		if (w->now_ms >= c->deadline_ms ||
 		    ((c->flags & CF_WR_SHUT) && w->now_ms >= idle_at)) {
 			conn_close(w, c);
 			return;
 		}
-		uint64_t next = c->linger_until_ms;
+		uint64_t next = c->deadline_ms;
 		if ((c->flags & CF_WR_SHUT) && idle_at < next)
 			next = idle_at;
 		conn_set_timer(w, c, next);

@@ -103,6 +103,17 @@ struct conn_ops {
  * bytes for the socket, appended with conn_queue_raw. Both return 0, or -1 to fail the conn
  * (it is then closed). `pending` is how many plaintext bytes the transform holds that are
  * not in c->out yet (counted against the watermarks). */
+struct conn_xform;
+
+/* A transformed conn's state: the transform allocates a struct whose first member is this
+ * (its own state follows) and sets c->xf; only transformed conns pay for it, so a plaintext
+ * conn carries one NULL pointer. pt is the plaintext waiting to go through the transform,
+ * separate from the socket bytes in c->out. */
+struct conn_xf {
+	const struct conn_xform *ops;
+	struct rbuf pt;
+};
+
 struct conn_xform {
 	int (*input)(struct worker *w, struct conn *c, const uint8_t *p, size_t n,
 	             void (*deliver)(struct worker *w, struct conn *c, uint8_t *pt, size_t len));
@@ -127,31 +138,29 @@ enum conn_ws_flag {
 };
 
 struct conn {
-	uint32_t gen;                /* bumped on every allocation: stale CQEs are recognised */
-	uint32_t slot;               /* slab index */
-	int fd;                      /* a plain fd (not a fixed-file index) */
-	uint16_t flags;              /* enum conn_flag, conn.c only */
-	uint16_t ws_flags;           /* enum conn_ws_flag, the layer above only */
-	uint8_t role;                /* enum conn_role */
-	uint8_t state;               /* enum conn_state */
-	uint8_t kind;                /* enum conn_kind */
-	uint16_t inflight;           /* SQEs whose final CQE has not arrived */
-	uint8_t ctl_op;              /* opcode of the control frame being collected */
-	uint16_t fail_code;          /* the close code this conn is owed (WSF_CLOSE_OWED) */
-	struct ws_stash stash;       /* the layer above: a frame header split across receives */
-	const struct conn_ops *ops;  /* the layer above */
-	const struct conn_xform *xf; /* NULL: plaintext socket */
-	void *xf_state;              /* the transform's per-conn state */
-	void *owner;                 /* the layer above's object (a tunnel) */
-	struct conn *flush_next;     /* worker flush list */
-	struct rbuf out;             /* bytes for the socket (after the transform) */
-	struct rbuf pt;              /* with a transform: plaintext not yet through it */
-	struct rbuf in;              /* for the layer above: the head being read */
-	uint32_t hold_len;           /* CF_HOLD: bytes at the send queue's tail held back */
-	struct twheel_entry timer;   /* one timer, owned by the layer above (but lingering) */
-	uint64_t last_rx_ms;         /* last bytes from the peer */
-	uint64_t deadline_ms;        /* the layer above's deadline (handshake, connect, close) */
-	uint64_t linger_until_ms;    /* lingering close: hard end */
+	uint32_t gen;               /* bumped on every allocation: stale CQEs are recognised */
+	uint32_t slot;              /* slab index */
+	int fd;                     /* a plain fd (not a fixed-file index) */
+	uint16_t flags;             /* enum conn_flag, conn.c only */
+	uint16_t ws_flags;          /* enum conn_ws_flag, the layer above only */
+	uint8_t role;               /* enum conn_role */
+	uint8_t state;              /* enum conn_state */
+	uint8_t kind;               /* enum conn_kind */
+	uint16_t inflight;          /* SQEs whose final CQE has not arrived */
+	uint8_t ctl_op;             /* opcode of the control frame being collected */
+	uint16_t fail_code;         /* the close code this conn is owed (WSF_CLOSE_OWED) */
+	struct ws_stash stash;      /* the layer above: a frame header split across receives */
+	const struct conn_ops *ops; /* the layer above */
+	struct conn_xf *xf;         /* NULL: plaintext socket; else the transform's state */
+	void *owner;                /* the layer above's object (a tunnel) */
+	struct conn *flush_next;    /* worker flush list */
+	struct rbuf out;            /* bytes for the socket (after the transform) */
+	struct rbuf in;             /* for the layer above: the head being read */
+	uint32_t hold_len;          /* CF_HOLD: bytes at the send queue's tail held back */
+	struct twheel_entry timer;  /* one timer, owned by the layer above (but lingering) */
+	uint64_t last_rx_ms;        /* last bytes from the peer */
+	uint64_t deadline_ms;       /* the layer above's deadline (handshake, connect, close);
+	                             * once lingering (CF_SHUT_AFTER), the linger's hard end */
 	union {
 		struct http_parser http; /* CONN_HANDSHAKE */
 		struct ws_parser ws;     /* CONN_OPEN */

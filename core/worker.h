@@ -136,12 +136,6 @@ static inline void worker_stat_add(_Atomic uint64_t *v, uint64_t n)
 	                      memory_order_relaxed);
 }
 
-static inline void worker_stat_sub(_Atomic uint64_t *v, uint64_t n)
-{
-	atomic_store_explicit(v, atomic_load_explicit(v, memory_order_relaxed) - n,
-	                      memory_order_relaxed);
-}
-
 /* The worker that owns the calling thread (set at thread start). */
 extern _Thread_local struct worker *worker_self;
 

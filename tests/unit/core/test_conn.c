@@ -18,6 +18,7 @@
 /* --- the transform: XOR with key[(offset) % 7], one offset per direction --------------- */
 
 struct xor_state {
+	struct conn_xf xf; /* first: what the transport sees */
 	size_t in_off, out_off;
 };
 
@@ -33,7 +34,7 @@ static void xor_apply(uint8_t *p, size_t n, size_t *off)
 static int xor_input(struct worker *w, struct conn *c, const uint8_t *p, size_t n,
                      void (*deliver)(struct worker *w, struct conn *c, uint8_t *pt, size_t len))
 {
-	struct xor_state *st = c->xf_state;
+	struct xor_state *st = (struct xor_state *)c->xf;
 	uint8_t buf[WORKER_BUF_SIZE];
 	memcpy(buf, p, n);
 	xor_apply(buf, n, &st->in_off);
@@ -43,7 +44,7 @@ static int xor_input(struct worker *w, struct conn *c, const uint8_t *p, size_t 
 
 static int xor_output(struct worker *w, struct conn *c, const uint8_t *p, size_t n)
 {
-	struct xor_state *st = c->xf_state;
+	struct xor_state *st = (struct xor_state *)c->xf;
 	uint8_t buf[4096];
 	while (n > 0) {
 		size_t k = n < sizeof(buf) ? n : sizeof(buf);
@@ -122,9 +123,8 @@ static void test_received_ciphertext_reaches_on_data_as_plaintext_at_every_split
 		int peer;
 		struct conn *c = fake_conn_socket(&fk, CONN_CLIENT, &rec_ops, &peer);
 		assert_non_null(c);
-		struct xor_state st = {0, 0};
-		c->xf = &xor_xf;
-		c->xf_state = &st;
+		struct xor_state st = {.xf = {.ops = &xor_xf}};
+		c->xf = &st.xf;
 		memcpy(wire, plain, sizeof(wire));
 		size_t off = 0;
 		xor_apply(wire, sizeof(wire), &off);
@@ -154,9 +154,8 @@ static void test_queued_plaintext_leaves_transformed_and_counts_both_sides(void 
 	int peer;
 	struct conn *c = fake_conn_socket(&fk, CONN_CLIENT, &rec_ops, &peer);
 	assert_non_null(c);
-	struct xor_state st = {0, 0};
-	c->xf = &xor_xf;
-	c->xf_state = &st;
+	struct xor_state st = {.xf = {.ops = &xor_xf}};
+	c->xf = &st.xf;
 	static uint8_t plain[100000];
 	for (size_t i = 0; i < sizeof(plain); i++)
 		plain[i] = (uint8_t)(i % 251);
@@ -169,7 +168,7 @@ static void test_queued_plaintext_leaves_transformed_and_counts_both_sides(void 
 	assert_int_equal(conn_queue(&fk.w, c, "held", 4), 0);
 	assert_int_equal(conn_out_len(c), sizeof(plain));
 	conn_flush_all(&fk.w); /* runs the transform, starts the send */
-	assert_int_equal(rbuf_len(&c->pt), 4);
+	assert_int_equal(rbuf_len(&c->xf->pt), 4);
 	static uint8_t wire[sizeof(plain) + 16];
 	size_t n = 0;
 	for (int tries = 0; tries < 1000 && n < sizeof(plain); tries++) {
