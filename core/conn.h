@@ -82,7 +82,8 @@ struct conn_ops {
 	/* Received plaintext [p, p + n), in a buffer on loan until return (parse in place;
 	 * copy what must outlive the call). */
 	void (*on_data)(struct worker *w, struct conn *c, uint8_t *p, size_t n);
-	/* The send queue went from over CONN_OUT_HIGH... to at or below CONN_OUT_LOW. */
+	/* A send brought the queue from over CONN_OUT_LOW to at or below it (the peer may be
+	 * read again if it was paused at CONN_OUT_HIGH). */
 	void (*on_drained)(struct worker *w, struct conn *c);
 	/* The peer is gone for reading (err 0: EOF; else -errno of the receive or send). The
 	 * conn is not closed: the layer decides (queued bytes may still go out on a half-closed

@@ -75,15 +75,17 @@ int tunnel__send_control(struct worker *w, struct conn *c, enum ws_op op, const 
 	return conn_queue(w, c, frame, h + n);
 }
 
-/* True when a frame from c's peer is half forwarded to c and cannot be taken back: nothing
- * the gateway generates may be inserted into c's stream now. A held frame is taken back
- * (its bytes were never sent), which puts c on a frame boundary again. */
-static bool tunnel_mid_frame(struct worker *w, struct tunnel *t, struct conn *c)
+/* True when a frame from c's peer is half forwarded to c: nothing the gateway generates may
+ * be inserted into c's stream now. abandon: the rest of that frame will never be forwarded
+ * (a close goes to c), so a held frame is taken back instead (its bytes were never sent),
+ * which puts c on a frame boundary again. Without abandon (a ping), a held frame is waited
+ * for like any other: the peer's parser is still inside it and its rest will follow. */
+static bool tunnel_mid_frame(struct worker *w, struct tunnel *t, struct conn *c, bool abandon)
 {
 	struct conn *src = tunnel__peer(t, c);
 	if (src == NULL || !(src->ws_flags & WSF_FWD_OPEN))
 		return false;
-	if (src->ws_flags & WSF_HOLD) {
+	if (abandon && (src->ws_flags & WSF_HOLD)) {
 		conn_out_rollback(w, c);
 		src->ws_flags &= (uint16_t) ~(WSF_HOLD | WSF_FWD_OPEN);
 		return false;
@@ -105,7 +107,7 @@ void tunnel__send_close(struct worker *w, struct tunnel *t, struct conn *c, uint
 		return;
 	c->ws_flags |= WSF_CLOSE_SENT;
 	tunnel__note_close(t, code, METRICS_SIDE_GATEWAY); /* unless a peer's close came first */
-	if (tunnel_mid_frame(w, t, c)) {
+	if (tunnel_mid_frame(w, t, c, true)) {
 		/* A close frame cannot be placed inside a frame: cut after what is queued. */
 		conn_shut_after_flush(w, c);
 		return;
@@ -181,7 +183,7 @@ void tunnel__on_control(struct worker *w, struct tunnel *t, struct conn *src)
 	switch (src->ctl_op) {
 	case WS_OP_PING:
 		if (dst != NULL && !(dst->ws_flags & WSF_CLOSE_SENT) &&
-		    !tunnel_mid_frame(w, t, dst) &&
+		    !tunnel_mid_frame(w, t, dst, false) &&
 		    tunnel__send_control(w, dst, WS_OP_PING, payload, n) != 0)
 			tunnel__fail(w, t, src, 1011, "out of memory");
 		break;
@@ -192,7 +194,7 @@ void tunnel__on_control(struct worker *w, struct tunnel *t, struct conn *src)
 			break;
 		}
 		if (dst != NULL && !(dst->ws_flags & WSF_CLOSE_SENT) &&
-		    !tunnel_mid_frame(w, t, dst) &&
+		    !tunnel_mid_frame(w, t, dst, false) &&
 		    tunnel__send_control(w, dst, WS_OP_PONG, payload, n) != 0)
 			tunnel__fail(w, t, src, 1011, "out of memory");
 		break;
@@ -421,7 +423,7 @@ static void tunnel_on_timer(struct worker *w, struct conn *c)
 				next = pong_by;
 		} else {
 			uint64_t ping_at = c->last_rx_ms + cfg->ping_interval_ms;
-			if (now >= ping_at && !tunnel_mid_frame(w, t, c)) {
+			if (now >= ping_at && !tunnel_mid_frame(w, t, c, false)) {
 				if (tunnel__send_control(w, c, WS_OP_PING, tunnel_ka_token,
 				                         sizeof(tunnel_ka_token)) == 0) {
 					c->ws_flags |= WSF_PING_OUT;

@@ -74,7 +74,9 @@ static int tunnel_write_request(struct worker *w, struct tunnel *t, struct conn 
 	const struct http_request *req = &d->req;
 	struct conn *c = t->client;
 
-	char path[2048];
+	/* The backend URL's path, then the client's (up to a whole head's worth). */
+	static _Thread_local char
+	    path[WSG_HEAD_MAX_DEFAULT + 2048]; /* + a backend URL (<= 2 KiB) */
 	int plen = rt_backend_path(t->route, b, d->path, d->path_len, path, sizeof(path));
 	if (plen < 0)
 		return -1;

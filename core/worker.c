@@ -2,10 +2,10 @@
  *
  * Each worker owns a ring (SINGLE_ISSUER | DEFER_TASKRUN where the kernel has them, so
  * completions are only produced while we wait, and a cancel we submit takes effect before
- * more receives can complete), a provided-buffer ring for multishot receives, slabs for conns
- * and tunnels, the rbuf pool and the timing wheel. One loop turn: announce quiescence to the
- * router, submit everything prepared and wait once (bounded by the next timer, <= 100 ms),
- * handle every CQE, publish the receive buffers handed back, start the sends that the turn
+ * more receives can complete), a provided-buffer ring for the receives (one in flight per conn),
+ * slabs for conns and tunnels, the rbuf pool and the timing wheel. One loop turn: announce
+ * quiescence to the router, submit everything prepared and wait once (bounded by the next timer, <=
+ * 100 ms), handle every CQE, publish the receive buffers handed back, start the sends that the turn
  * queued (so frames that arrive together leave together), fire the timers.
  *
  * New sockets arrive from the acceptor through an SPSC queue whose doorbell is a msg_ring CQE

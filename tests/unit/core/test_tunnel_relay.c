@@ -238,6 +238,34 @@ static void test_backend_frames_split_at_every_point(void **state)
 	}
 }
 
+/* A keepalive ping due while a backend text frame is held for the client must wait for the
+ * frame's end, not take the frame back (its rest would then follow without a header). */
+static void test_keepalive_ping_waits_for_a_held_frame(void **state)
+{
+	(void)state;
+	struct pair p;
+	pair_open(&p);
+	uint8_t in[3000];
+	size_t h = ws_encode_header(in, WS_OP_TEXT, true, 2000, NULL);
+	memset(in + h, 'q', 2000);
+	size_t n = h + 2000;
+	feed_split(p.t->backend, in, 1000, 1000); /* the frame's start: held */
+	assert_true(conn_out_is_held(p.t->client));
+	fk.cfg.ping_interval_ms = 1000;
+	fk.w.now_ms += 10000;
+	tunnel__ops.on_timer(&fk.w, p.t->client); /* a ping is due: it must wait */
+	feed_split(p.t->backend, in + 1000, n - 1000, n - 1000);
+	fk.w.now_ms += 200;
+	tunnel__ops.on_timer(&fk.w, p.t->client); /* now between frames: the ping goes */
+	uint8_t out[4096];
+	size_t got = fake_out(p.t->client, out, sizeof(out));
+	assert_true(got > n);
+	assert_memory_equal(out, in, n);
+	assert_int_equal(out[n], 0x89); /* then the ping */
+	fk.cfg.ping_interval_ms = 0;
+	pair_close(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -245,6 +273,7 @@ int main(void)
 	    cmocka_unit_test(test_violation_after_valid_frames_keeps_them_then_1011),
 	    cmocka_unit_test(test_backend_messages_before_its_close_reach_the_offender_first),
 	    cmocka_unit_test(test_backend_frames_split_at_every_point),
+	    cmocka_unit_test(test_keepalive_ping_waits_for_a_held_frame),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
