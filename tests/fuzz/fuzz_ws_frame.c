@@ -273,7 +273,9 @@ static void drive_stash(const struct cfg *c, size_t cut_a, size_t cut_b, const u
 		}
 		free(rx);
 	}
-	if (st.len > 0 || ws_parser_in_frame(&p))
+	/* As drive() counts it: an empty stream, or one that ends inside a header or a payload,
+	 * ended mid-unit. */
+	if (n == 0 || st.len > 0 || ws_parser_in_frame(&p))
 		push(r, (struct ev){.kind = 'M'});
 }
 
