@@ -366,5 +366,28 @@ def second_gateway_on_the_same_admin_port_exits_1(ctx):
         check_eq(code, 200, "the first gateway's /readyz after the second failed")
 
 
+@runner.test(timeout=40)
+def admin_reuse_port_lets_two_gateways_share_the_admin_port(ctx):
+    """With --admin-reuse-port on both, a new instance can bind the admin port while the old
+    one still runs (the restart procedure that wants one health-check address)."""
+    admin = free_port()
+    # ctx.gateway picks its own admin port: two by hand on a shared one instead.
+    a = ctx.proc([os.path.join(ctx.bindir, "wsgate"), "--listen", f"127.0.0.1:{free_port()}",
+                  "--admin", f"127.0.0.1:{admin}", "--admin-reuse-port", "--workers", "1",
+                  "--max-conns", "1000", "--route", "/=ws://127.0.0.1:1"], name="wsgate")
+    b = ctx.proc([os.path.join(ctx.bindir, "wsgate"), "--listen", f"127.0.0.1:{free_port()}",
+                  "--admin", f"127.0.0.1:{admin}", "--admin-reuse-port", "--workers", "1",
+                  "--max-conns", "1000", "--route", "/=ws://127.0.0.1:1"], name="wsgate")
+    deadline = time.monotonic() + T(10)
+    while time.monotonic() < deadline:
+        code, _ = curl(admin, "/readyz")
+        if code == 200 and a.alive() and b.alive():
+            break
+        time.sleep(0.1)
+    check(a.alive() and b.alive(), f"both instances run: {a.stderr_tail()} / {b.stderr_tail()}")
+    code, _ = curl(admin, "/readyz")
+    check_eq(code, 200, "/readyz on the shared admin port")
+
+
 if __name__ == "__main__":
     runner.main()
