@@ -98,7 +98,8 @@ static void acceptor_handoff(struct acceptor *a, int fd, unsigned ud_listener)
 		sqe = io_uring_get_sqe(&a->ring);
 	}
 	io_uring_prep_msg_ring(sqe, w->ring_fd, 0, ud_pack(0, 0, WOP_HANDOFF), 0);
-	io_uring_sqe_set_data64(sqe, 0);
+	/* Our own completion of the doorbell says whether it arrived (see acceptor_main). */
+	io_uring_sqe_set_data64(sqe, ud_pack(0, (uint32_t)w->id, WOP_HANDOFF));
 }
 
 static void *acceptor_main(void *arg)
@@ -121,6 +122,17 @@ static void *acceptor_main(void *arg)
 			uint64_t ud = cqe->user_data;
 			if (ud == 0)
 				continue;
+			if (ud_op(ud) == WOP_HANDOFF) {
+				/* A doorbell that did not arrive (the worker's CQ overflowing, or
+				 * the worker gone): its sockets wait in the queue until the next
+				 * doorbell to that worker, so say so rather than stay silent. */
+				if (cqe->res < 0 && a->doorbell_failures++ % 1000 == 0)
+					LOG_WARN("handoff_doorbell",
+					         "worker=%u err=%d why=\"%s\" failures=%llu",
+					         ud_slot(ud), -cqe->res, strerror(-cqe->res),
+					         (unsigned long long)a->doorbell_failures);
+				continue;
+			}
 			if (ud_op(ud) == WOP_CMD) {
 				stopping = true;
 				for (unsigned i = 0; i < a->n_fds; i++) {

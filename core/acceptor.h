@@ -3,6 +3,7 @@
 
 #include <liburing.h>
 #include <pthread.h>
+#include <stdint.h>
 
 /* The acceptor thread: one io_uring with a multishot accept on every listener. Each accepted
  * socket is counted against --max-conns, pushed onto the next worker's handoff queue, and the
@@ -25,6 +26,7 @@ struct acceptor {
 	unsigned next;                       /* round robin over workers */
 	struct __kernel_timespec backoff_ts; /* accept back-off timeout (read by the kernel) */
 	pthread_t thread;
+	uint64_t doorbell_failures; /* handoff doorbells that did not arrive (logged 1 in 1000) */
 };
 
 /* Takes the listener fds. 0 or -errno. */
