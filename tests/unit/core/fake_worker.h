@@ -107,4 +107,21 @@ static inline void fake_fini(struct fake *f)
 	worker_fini(&f->w);
 }
 
+/* One worker for a whole cmocka group (cmocka_run_group_tests(tests, fake_setup,
+ * fake_teardown)): tests make and free their conns on it. */
+static struct fake fk;
+
+static int fake_setup(void **state)
+{
+	(void)state;
+	return fake_init(&fk);
+}
+
+static int fake_teardown(void **state)
+{
+	(void)state;
+	fake_fini(&fk);
+	return 0;
+}
+
 #endif

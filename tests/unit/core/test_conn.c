@@ -76,21 +76,6 @@ static void rec_on_data(struct worker *w, struct conn *c, uint8_t *p, size_t n)
 
 static const struct conn_ops rec_ops = {.on_data = rec_on_data};
 
-static struct fake fk;
-
-static int setup(void **state)
-{
-	(void)state;
-	return fake_init(&fk);
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	fake_fini(&fk);
-	return 0;
-}
-
 /* Submits what is prepared, waits for one CQE and hands every CQE for c to the transport. */
 static void run_ring(struct conn *c)
 {
@@ -222,5 +207,5 @@ int main(void)
 	    cmocka_unit_test(test_queued_plaintext_leaves_transformed_and_counts_both_sides),
 	    cmocka_unit_test(test_rollback_drops_only_the_held_tail),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, fake_setup, fake_teardown);
 }

@@ -24,24 +24,9 @@ static struct rt_backend test_backend = {.url = "ws://127.0.0.1:1", .path = ""};
 static struct rt_route test_route = {
     .path = "/", .path_len = 1, .backends = &test_backend, .n_backends = 1};
 
-static struct fake fk;
-
 struct pair {
 	struct tunnel *t;
 };
-
-static int setup(void **state)
-{
-	(void)state;
-	return fake_init(&fk);
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	fake_fini(&fk);
-	return 0;
-}
 
 static void pair_open(struct pair *p)
 {
@@ -275,5 +260,5 @@ int main(void)
 	    cmocka_unit_test(test_backend_frames_split_at_every_point),
 	    cmocka_unit_test(test_keepalive_ping_waits_for_a_held_frame),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, fake_setup, fake_teardown);
 }
