@@ -91,6 +91,42 @@ struct conn *conn_new(struct worker *w, int fd, enum conn_role role, const struc
 	return c;
 }
 
+static const char *conn_bits_str(uint16_t bits, const char *const *names, unsigned n, char *buf,
+                                 size_t cap)
+{
+	size_t len = 0;
+	if (cap == 0)
+		return buf;
+	buf[0] = '\0';
+	for (unsigned i = 0; i < n && i < 16; i++) {
+		if (!(bits & (1u << i)))
+			continue;
+		int k = snprintf(buf + len, cap - len, "%s%s", len ? "|" : "", names[i]);
+		if (k < 0 || (size_t)k >= cap - len) {
+			buf[len] = '\0'; /* drop the cut name */
+			break;
+		}
+		len += (size_t)k;
+	}
+	return buf;
+}
+
+const char *conn_flags_str(uint16_t flags, char *buf, size_t cap)
+{
+	static const char *const names[] = {"recv_armed", "send_busy", "rx_paused", "shut_after",
+	                                    "eof",        "in_flush",  "connected", "cancel_sent",
+	                                    "wr_shut",    "discard",   "hold"};
+	return conn_bits_str(flags, names, sizeof(names) / sizeof(names[0]), buf, cap);
+}
+
+const char *conn_ws_flags_str(uint16_t ws_flags, char *buf, size_t cap)
+{
+	static const char *const names[] = {"close_sent", "close_rcvd", "ping_out",
+	                                    "ctl",        "fwd_open",   "hold",
+	                                    "failed",     "over_limit", "close_owed"};
+	return conn_bits_str(ws_flags, names, sizeof(names) / sizeof(names[0]), buf, cap);
+}
+
 void conn_peer_text(const struct conn *c, char *buf, size_t cap, bool with_port)
 {
 	char addr[INET6_ADDRSTRLEN] = "?";
@@ -399,7 +435,12 @@ void conn_flush_all(struct worker *w)
 
 static void conn_gone(struct worker *w, struct conn *c, int err)
 {
-	LOG_DEBUG("conn_gone", "slot=%u err=%d", c->slot, err);
+	if (log_enabled(CFG_LOG_DEBUG)) {
+		char f[160], wf[160];
+		LOG_DEBUG("conn_gone", "slot=%u err=%d flags=%s ws_flags=%s", c->slot, err,
+		          conn_flags_str(c->flags, f, sizeof(f)),
+		          conn_ws_flags_str(c->ws_flags, wf, sizeof(wf)));
+	}
 	if ((c->flags & CF_SHUT_AFTER) || c->ops->on_gone == NULL)
 		conn_close(w, c);
 	else

@@ -126,16 +126,15 @@ struct conn_xform {
 /* Upper-layer WebSocket state flags (conn.ws_flags): owned by whoever owns the conn's
  * ops; conn.c never reads them. */
 enum conn_ws_flag {
-	WSF_CLOSE_SENT = 1u << 0,  /* a close frame to this conn is queued */
-	WSF_CLOSE_RCVD = 1u << 1,  /* this conn's close frame arrived */
-	WSF_PING_OUT = 1u << 2,    /* a keepalive ping awaits its pong */
-	WSF_CTL = 1u << 3,         /* the frame being parsed is a control frame */
-	WSF_FWD_OPEN = 1u << 4,    /* a frame from this conn is half forwarded: peer mid-frame */
-	WSF_HOLD = 1u << 5,        /* the frame being forwarded is held back in the peer's queue */
-	WSF_FAILED = 1u << 6,      /* this conn broke a rule: its input is dropped */
-	WSF_OVER_LIMIT = 1u << 7,  /* accepted over --max-conns: answer 503 */
-	WSF_CLOSE_OWED = 1u << 8,  /* owes its close frame once the peer answered ours */
-	WSF_HDR_STASHED = 1u << 9, /* the current data frame's header is in stash, unsent */
+	WSF_CLOSE_SENT = 1u << 0, /* a close frame to this conn is queued */
+	WSF_CLOSE_RCVD = 1u << 1, /* this conn's close frame arrived */
+	WSF_PING_OUT = 1u << 2,   /* a keepalive ping awaits its pong */
+	WSF_CTL = 1u << 3,        /* the frame being parsed is a control frame */
+	WSF_FWD_OPEN = 1u << 4,   /* a frame from this conn is half forwarded: peer mid-frame */
+	WSF_HOLD = 1u << 5,       /* the frame being forwarded is held back in the peer's queue */
+	WSF_FAILED = 1u << 6,     /* this conn broke a rule: its input is dropped */
+	WSF_OVER_LIMIT = 1u << 7, /* accepted over --max-conns: answer 503 */
+	WSF_CLOSE_OWED = 1u << 8, /* owes its close frame once the peer answered ours */
 };
 
 struct conn {
@@ -222,6 +221,12 @@ struct io_uring_cqe;
 void conn_on_cqe(struct worker *w, struct conn *c, unsigned op, struct io_uring_cqe *cqe);
 void conn_on_timer(struct worker *w, struct conn *c);
 void conn_flush_all(struct worker *w);
+
+/* "recv_armed|send_busy|..." for logs and the debugger: the transport flags (conn.flags)
+ * and the tunnel layer's (conn.ws_flags, enum conn_ws_flag). Write into buf (cap bytes) and
+ * return it; a name that does not fit is left out whole. */
+const char *conn_flags_str(uint16_t flags, char *buf, size_t cap);
+const char *conn_ws_flags_str(uint16_t ws_flags, char *buf, size_t cap);
 
 /* "127.0.0.1:5555" / "[::1]:5555" for logs; the address alone for X-Forwarded-For. */
 void conn_peer_text(const struct conn *c, char *buf, size_t cap, bool with_port);

@@ -200,12 +200,27 @@ static void test_rollback_drops_only_the_held_tail(void **state)
 	fake_free_conns(&fk);
 }
 
+static void test_flags_decode_for_logs(void **state)
+{
+	(void)state;
+	char buf[160];
+	assert_string_equal(conn_flags_str(CF_RECV_ARMED | CF_EOF | CF_HOLD, buf, sizeof(buf)),
+	                    "recv_armed|eof|hold");
+	assert_string_equal(conn_flags_str(0, buf, sizeof(buf)), "");
+	assert_string_equal(conn_ws_flags_str(WSF_CLOSE_SENT | WSF_CLOSE_OWED, buf, sizeof(buf)),
+	                    "close_sent|close_owed");
+	char small[8];
+	assert_string_equal(conn_flags_str(CF_RECV_ARMED | CF_SEND_BUSY, small, sizeof(small)),
+	                    ""); /* does not fit: nothing rather than a cut name */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_received_ciphertext_reaches_on_data_as_plaintext_at_every_split),
 	    cmocka_unit_test(test_queued_plaintext_leaves_transformed_and_counts_both_sides),
 	    cmocka_unit_test(test_rollback_drops_only_the_held_tail),
+	    cmocka_unit_test(test_flags_decode_for_logs),
 	};
 	return cmocka_run_group_tests(tests, fake_setup, fake_teardown);
 }
