@@ -270,6 +270,7 @@ static void cfg_defaults(struct wsg_config *cfg)
 	cfg->auth = CFG_AUTH_UNSET;
 	cfg->log_level = CFG_LOG_INFO;
 	cfg->log_format = CFG_LOG_TEXT;
+	cfg->tls_min_version = 12;
 }
 
 /* Whole-config checks once file and flags are in. */
@@ -438,6 +439,7 @@ void config_fini(struct wsg_config *cfg)
 	free(cfg->jwt_audience);
 	free(cfg->lb_header);
 	free(cfg->health_path);
+	free(cfg->backend_ca);
 	free(cfg->access_log);
 	free(cfg->config_file);
 	memset(cfg, 0, sizeof(*cfg));

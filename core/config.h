@@ -49,6 +49,8 @@ struct wsg_config {
 	char **tls_cert; /* --tls-cert / --tls-key pairs, same count */
 	char **tls_key;
 	unsigned n_tls_pairs;
+	unsigned tls_min_version; /* 12 or 13 (--tls-min-version, default 12) */
+	char *backend_ca;         /* --backend-ca FILE; NULL: the system bundle */
 
 	struct rt_route_def *routes; /* --route and the file's "routes"; owned */
 	unsigned n_routes;

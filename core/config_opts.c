@@ -27,6 +27,11 @@ const struct cfg_opt_def config__opts[CFG_O_COUNT] = {
                         "certificate (PEM); repeat with --tls-key for SNI, first is default"},
     [CFG_O_TLS_KEY] = {"tls-key", 0, CFG_K_LIST, true, "FILE",
                        "private key (PEM) for the --tls-cert of the same position"},
+    [CFG_O_TLS_MIN_VERSION] = {"tls-min-version", 0, CFG_K_VALUE, true, "1.2|1.3",
+                               "oldest TLS version a client may use (default 1.2)"},
+    [CFG_O_BACKEND_CA] = {"backend-ca", 0, CFG_K_VALUE, true, "FILE",
+                          "CA bundle (PEM) wss:// backends are verified against "
+                          "(default: the system bundle)"},
     [CFG_O_ROUTE] = {"route", 'r', CFG_K_LIST, true, "SPEC",
                      "PATH=BACKEND[,BACKEND...][;key=value...], repeatable"},
     [CFG_O_CONFIG] = {"config", 'c', CFG_K_VALUE, false, "FILE",
@@ -424,6 +429,22 @@ int config__set(struct cfg_parse *ps, enum cfg_opt id, const char *v, char *why,
 		break;
 	case CFG_O_ADMIN_REUSE_PORT:
 		cfg->admin_reuse_port = true;
+		break;
+	case CFG_O_TLS_MIN_VERSION:
+		if (strcmp(v, "1.2") == 0) {
+			cfg->tls_min_version = 12;
+		} else if (strcmp(v, "1.3") == 0) {
+			cfg->tls_min_version = 13;
+		} else {
+			config__errf(why, wl, "invalid version \"%s\" (1.2 or 1.3)",
+			             config__q(q, sizeof(q), v));
+			return -1;
+		}
+		break;
+	case CFG_O_BACKEND_CA:
+		if (cfg_check_readable(v, why, wl) != 0)
+			return -1;
+		rc = config__set_str(&cfg->backend_ca, v);
 		break;
 	case CFG_O_CHECK_CONFIG:
 		cfg->check_config = true;

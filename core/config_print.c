@@ -36,7 +36,7 @@ void config__print_help(FILE *out)
 	}
 	fprintf(out, "\nRoute keys after ';': lb=, auth=required|optional|off, origin= "
 	             "(repeatable),\n  max-message=SIZE, msg-rate=R[/BURST], "
-	             "strip-prefix=true|false, subprotocol=NAME\n"
+	             "strip-prefix=true|false, subprotocol=NAME, tls-verify=true|false\n"
 	             "Exit status: 0 ok, 1 runtime failure, 2 bad usage or config.\n");
 }
 
@@ -187,6 +187,8 @@ static bool cfg_add_route(cJSON *arr, const struct rt_route_def *d)
 	}
 	if (ok)
 		ok = cJSON_AddBoolToObject(o, "strip-prefix", d->strip_prefix) != NULL;
+	if (ok && d->tls_no_verify)
+		ok = cJSON_AddBoolToObject(o, "tls-verify", false) != NULL;
 	if (ok && d->subprotocol != NULL)
 		ok = cJSON_AddStringToObject(o, "subprotocol", d->subprotocol) != NULL;
 	return ok;
@@ -203,6 +205,10 @@ int config_print_json(const struct wsg_config *cfg, FILE *out)
 	ok = ok && cfg_add_addrs(o, "listen", cfg->listen, cfg->n_listen);
 	ok = ok && cfg_add_addrs(o, "tls-listen", cfg->tls_listen, cfg->n_tls_listen);
 	ok = ok && cfg_add_strs(o, "tls-cert", cfg->tls_cert, cfg->n_tls_pairs);
+	ok = ok && cJSON_AddStringToObject(o, "tls-min-version",
+	                                   cfg->tls_min_version == 13 ? "1.3" : "1.2") != NULL;
+	if (ok && cfg->backend_ca != NULL)
+		ok = cJSON_AddStringToObject(o, "backend-ca", cfg->backend_ca) != NULL;
 	ok = ok && cfg_add_strs(o, "tls-key", cfg->tls_key, cfg->n_tls_pairs);
 	routes = ok ? cJSON_AddArrayToObject(o, "routes") : NULL;
 	ok = ok && routes != NULL;

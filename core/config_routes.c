@@ -138,6 +138,16 @@ static int cfg_route_set(struct rt_route_def *def, const char *key, const char *
 			             config__q(q, sizeof(q), val));
 			return -1;
 		}
+	} else if (strcmp(key, "tls-verify") == 0) {
+		if (strcmp(val, "true") == 0)
+			def->tls_no_verify = false;
+		else if (strcmp(val, "false") == 0)
+			def->tls_no_verify = true;
+		else {
+			config__errf(why, wl, "tls-verify: expected true or false, got \"%s\"",
+			             config__q(q, sizeof(q), val));
+			return -1;
+		}
 	} else if (strcmp(key, "subprotocol") == 0) {
 		/* RFC 6455 4.1: a subprotocol is an RFC 2616 token */
 		if (*val == '\0' || !config__is_printable(val) ||

@@ -51,7 +51,8 @@ struct rt_route_def {
 	uint64_t max_message;         /* 0 = gateway default */
 	uint32_t msg_rate, msg_burst; /* 0 = gateway default */
 	bool strip_prefix;
-	char *subprotocol; /* NULL = matches any offer */
+	bool tls_no_verify; /* tls-verify=false: wss:// backends of this route are not verified */
+	char *subprotocol;  /* NULL = matches any offer */
 };
 
 struct rt_backend {
@@ -80,6 +81,7 @@ struct rt_route {
 	uint64_t max_message;
 	uint32_t msg_rate, msg_burst;
 	bool strip_prefix;
+	bool tls_no_verify;
 	const char *subprotocol;
 	unsigned index;     /* position in the table */
 	uint32_t stat_slot; /* the counters' slot for this route path (rt_table_set_stat_slots) */
@@ -145,6 +147,11 @@ void rt_quiescent(unsigned worker);
  * call rt_acquire until its next rt_quiescent, so reclamation no longer waits for it. */
 void rt_worker_offline(unsigned worker);
 void rt_reclaim(void);
+/* The same grace period for another immutable snapshot the workers load once per turn (a TLS
+ * context set): the caller has already swapped obj out of its atomic pointer; free_fn(obj)
+ * runs in the first rt_reclaim after every worker passed a quiescent point. Control thread.
+ * 0, or -1 when out of memory (obj is then not freed: leaked rather than freed early). */
+int rt_retire_object(void *obj, void (*free_fn)(void *obj));
 /* Retired tables not yet freed (control thread; for tests and a gauge). */
 unsigned rt_retired_count(void);
 /* A tunnel keeps the table its route came from for its whole life (open connections are

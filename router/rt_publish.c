@@ -44,7 +44,9 @@ struct rt_slot {
 _Static_assert(sizeof(struct rt_slot) == RT_CACHE_LN, "one slot per cache line");
 
 struct rt_retired {
-	struct rt_table *t;
+	struct rt_table *t; /* a retired table, or NULL for an object: */
+	void *obj;          /* another retired snapshot (rt_retire_object) */
+	void (*free_fn)(void *obj);
 	uint64_t epoch; /* the global epoch before the swap that retired t */
 	struct rt_retired *next;
 };
@@ -85,10 +87,29 @@ void rt_publish(struct rt_table *next)
 	if (node == NULL)
 		return; /* leaked on purpose, see the design note */
 	node->t = old;
+	node->obj = NULL;
+	node->free_fn = NULL;
 	node->epoch = e;
 	node->next = rt_retired_head;
 	rt_retired_head = node;
 	rt_n_retired++;
+}
+
+int rt_retire_object(void *obj, void (*free_fn)(void *obj))
+{
+	struct rt_retired *node = malloc(sizeof(*node));
+	if (node == NULL)
+		return -1;
+	/* The caller swapped obj out of its own atomic pointer before this call; bumping the
+	 * epoch now gives it the same grace period a table gets. */
+	node->epoch = atomic_fetch_add_explicit(&rt_epoch, 1, memory_order_acq_rel);
+	node->t = NULL;
+	node->obj = obj;
+	node->free_fn = free_fn;
+	node->next = rt_retired_head;
+	rt_retired_head = node;
+	rt_n_retired++;
+	return 0;
 }
 
 const struct rt_table *rt_acquire(void)
@@ -135,9 +156,12 @@ void rt_reclaim(void)
 		struct rt_retired *r = *pp;
 		/* Past the grace period no worker can take a new hold (holds are taken only
 		 * on tables acquired this turn), so a zero count here stays zero. */
-		if (r->epoch < min && !rt_table_is_held(r->t)) {
+		if (r->epoch < min && (r->t == NULL || !rt_table_is_held(r->t))) {
 			*pp = r->next;
-			rt_table_free(r->t);
+			if (r->t != NULL)
+				rt_table_free(r->t);
+			else
+				r->free_fn(r->obj);
 			free(r);
 			rt_n_retired--;
 		} else {
@@ -157,7 +181,10 @@ void rt_shutdown(void)
 	while (rt_retired_head != NULL) {
 		struct rt_retired *r = rt_retired_head;
 		rt_retired_head = r->next;
-		rt_table_free(r->t);
+		if (r->t != NULL)
+			rt_table_free(r->t);
+		else
+			r->free_fn(r->obj);
 		free(r);
 	}
 	rt_n_retired = 0;

@@ -65,6 +65,35 @@ static void test_retired_table_waits_for_every_worker(void **state)
 	rt_shutdown();
 }
 
+static int objects_freed;
+
+static void count_free(void *obj)
+{
+	(void)obj;
+	objects_freed++;
+}
+
+static void test_retired_object_waits_for_every_worker(void **state)
+{
+	(void)state;
+	static int snapshot;
+	assert_int_equal(rt_workers_init(2), 0);
+	rt_quiescent(0);
+	rt_quiescent(1);
+	objects_freed = 0;
+	assert_int_equal(rt_retire_object(&snapshot, count_free), 0);
+	rt_reclaim();
+	assert_int_equal(objects_freed, 0); /* neither worker passed a quiescent point since */
+	rt_quiescent(0);
+	rt_reclaim();
+	assert_int_equal(objects_freed, 0);
+	rt_quiescent(1);
+	rt_reclaim();
+	assert_int_equal(objects_freed, 1);
+	assert_int_equal(rt_retired_count(), 0);
+	rt_shutdown();
+}
+
 static void test_held_table_outlives_its_grace_period_until_released(void **state)
 {
 	(void)state;
@@ -250,6 +279,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_retired_table_waits_for_every_worker),
+	    cmocka_unit_test(test_retired_object_waits_for_every_worker),
 	    cmocka_unit_test(test_held_table_outlives_its_grace_period_until_released),
 	    cmocka_unit_test(test_slots_block_until_first_quiescent),
 	    cmocka_unit_test(test_offline_worker_does_not_stall_reclaim),
