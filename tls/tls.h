@@ -53,6 +53,12 @@ void tls_ctx_free(struct tls_ctx *c);
  * session is made from c. */
 int tls_ctx_set_versions(struct tls_ctx *c, enum tls_version min, enum tls_version max);
 
+/* Replaces the cipher suites c offers or accepts, in preference order (wolfSSL names, ':'
+ * separated, e.g. "TLS13-AES128-GCM-SHA256"); the caller keeps to ECDHE and AEAD suites.
+ * 0, or -1 when wolfSSL refuses the list. Control thread, before any session is made from c
+ * (benchmarks; an operator's cipher flag). */
+int tls_ctx_set_ciphers(struct tls_ctx *c, const char *list);
+
 /* A new server session on ctx (a tls_server_ctx_new one), or a client session that sends
  * server_name as SNI and, when the context verifies, checks the certificate against it.
  * NULL when out of memory. The worker thread that uses it from then on. */
