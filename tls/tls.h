@@ -64,7 +64,9 @@ int tls_ctx_set_ciphers(struct tls_ctx *c, const char *list);
  * NULL when out of memory. The worker thread that uses it from then on. */
 struct tls_session *tls_session_new_server(struct tls_ctx *ctx);
 struct tls_session *tls_session_new_client(struct tls_ctx *ctx, const char *server_name);
-/* Frees s and its wolfSSL state; pool: where its buffers came from. NULL is a no-op. */
+/* Frees s and its wolfSSL state; pool: where its buffers came from (today the session holds
+ * no rbuf between calls: wolfSSL keeps a partial record in its own heap buffer, which
+ * tls_session_buffered counts). NULL is a no-op. */
 void tls_session_free(struct tls_session *s, struct rbuf_pool *pool);
 
 enum tls_rc {
@@ -90,7 +92,9 @@ enum tls_rc tls_session_input(struct tls_session *s, const uint8_t *p, size_t n,
 enum tls_rc tls_session_output(struct tls_session *s, const uint8_t *p, size_t n, size_t *taken,
                                struct rbuf *out, struct rbuf_pool *pool);
 
-/* Appends a close_notify alert to out (once). */
+/* Appends a close_notify alert to out (once). Only on an open session that has not failed:
+ * a handshake not yet complete is abandoned, not closed, and a failed session has already
+ * appended its fatal alert, so nothing is appended then: just close. */
 void tls_session_close_notify(struct tls_session *s, struct rbuf *out, struct rbuf_pool *pool);
 
 bool tls_session_is_open(const struct tls_session *s); /* handshake complete */

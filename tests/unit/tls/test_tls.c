@@ -466,6 +466,36 @@ static void resume_at(enum tls_version v, const char *want_version)
 	tls_ctx_free(sc);
 }
 
+static void test_client_offering_only_another_protocol_gets_no_application_protocol(void **state)
+{
+	(void)state;
+	struct tls_ctx *sc = server_ctx(TLS_V12), *cc = client_ctx("ca.pem", true);
+	struct side c, sv;
+	uint8_t hello[4096], alert[7];
+
+	side_init(&c, tls_session_new_client(cc, "a.example"));
+	side_init(&sv, tls_session_new_server(sc));
+	start(&c);
+	size_t n = rbuf_peek(&c.out, hello, sizeof(hello));
+	assert_int_equal(n, rbuf_len(&c.out));
+	/* The ALPN list holds only "\x08http/1.1": make it "http/9.9". */
+	uint8_t *p = memmem(hello, n, "\x08http/1.1", 9);
+	assert_non_null(p);
+	memcpy(p + 6, "9.9", 3);
+	assert_int_equal(tls_session_input(sv.s, hello, n, &sv.out, pool, deliver, &sv),
+	                 TLS_RC_FAILED);
+	assert_string_equal(tls_session_error(sv.s), "no application protocol in common");
+	/* A plaintext fatal alert, no_application_protocol (120, RFC 7301 3.2). */
+	assert_int_equal(rbuf_peek(&sv.out, alert, sizeof(alert)), sizeof(alert));
+	assert_int_equal(alert[0], 0x15);
+	assert_int_equal(alert[5], 2);
+	assert_int_equal(alert[6], 120);
+	side_fini(&c);
+	side_fini(&sv);
+	tls_ctx_free(cc);
+	tls_ctx_free(sc);
+}
+
 static void test_ticket_resumption_tls13(void **state)
 {
 	(void)state;
@@ -675,6 +705,8 @@ int main(void)
 	    cmocka_unit_test(test_one_mib_both_ways_in_pieces_of_at_most_16k),
 	    cmocka_unit_test(test_sni_exact_then_one_label_wildcard_else_default),
 	    cmocka_unit_test(test_client_pinned_to_12_fails_against_server_min_13),
+	    cmocka_unit_test(
+	        test_client_offering_only_another_protocol_gets_no_application_protocol),
 	    cmocka_unit_test(test_ticket_resumption_tls13),
 	    cmocka_unit_test(test_tls12_works_when_allowed_and_resumes_by_ticket),
 	    cmocka_unit_test(test_ticket_from_another_server_set_is_a_full_handshake),
