@@ -48,19 +48,32 @@ struct tls_ctx *tls_client_ctx_new(const char *ca_file, bool verify, char *err, 
  * references to its contexts), so this may run while they live. NULL is a no-op. */
 void tls_ctx_free(struct tls_ctx *c);
 
+/* Narrows the versions a context offers or accepts (a client pinned to TLS 1.2 for an old
+ * backend; tests). 0, or -1 when max < min or wolfSSL refuses. Control thread, before any
+ * session is made from c. */
+int tls_ctx_set_versions(struct tls_ctx *c, enum tls_version min, enum tls_version max);
+
+/* Replaces the cipher suites c offers or accepts, in preference order (wolfSSL names, ':'
+ * separated, e.g. "TLS13-AES128-GCM-SHA256"); the caller keeps to ECDHE and AEAD suites.
+ * 0, or -1 when wolfSSL refuses the list. Control thread, before any session is made from c
+ * (benchmarks; an operator's cipher flag). */
+int tls_ctx_set_ciphers(struct tls_ctx *c, const char *list);
+
 /* A new server session on ctx (a tls_server_ctx_new one), or a client session that sends
  * server_name as SNI and, when the context verifies, checks the certificate against it.
  * NULL when out of memory. The worker thread that uses it from then on. */
 struct tls_session *tls_session_new_server(struct tls_ctx *ctx);
 struct tls_session *tls_session_new_client(struct tls_ctx *ctx, const char *server_name);
-/* Frees s and its wolfSSL state; pool: where its buffers came from. NULL is a no-op. */
+/* Frees s and its wolfSSL state; pool: where its buffers came from (today the session holds
+ * no rbuf between calls: wolfSSL keeps a partial record in its own heap buffer, which
+ * tls_session_buffered counts). NULL is a no-op. */
 void tls_session_free(struct tls_session *s, struct rbuf_pool *pool);
 
 enum tls_rc {
-	TLS_RC_OK = 0,       /* progress (or nothing to do yet) */
-	TLS_RC_CLOSED = -1,  /* the peer sent close_notify: no more plaintext will come */
-	TLS_RC_FAILED = -2,  /* fatal: handshake failure, bad record, alert received; an alert
-	                      * for the peer may have been appended to out: send it, then close */
+	TLS_RC_OK = 0,      /* progress (or nothing to do yet) */
+	TLS_RC_CLOSED = -1, /* the peer sent close_notify: no more plaintext will come */
+	TLS_RC_FAILED = -2, /* fatal: handshake failure, bad record, alert received; an alert
+	                     * for the peer may have been appended to out: send it, then close */
 };
 
 /* Feeds ciphertext [p, p + n) (any split: records may straddle calls) and runs the handshake
@@ -79,7 +92,9 @@ enum tls_rc tls_session_input(struct tls_session *s, const uint8_t *p, size_t n,
 enum tls_rc tls_session_output(struct tls_session *s, const uint8_t *p, size_t n, size_t *taken,
                                struct rbuf *out, struct rbuf_pool *pool);
 
-/* Appends a close_notify alert to out (once). */
+/* Appends a close_notify alert to out (once). Only on an open session that has not failed:
+ * a handshake not yet complete is abandoned, not closed, and a failed session has already
+ * appended its fatal alert, so nothing is appended then: just close. */
 void tls_session_close_notify(struct tls_session *s, struct rbuf *out, struct rbuf_pool *pool);
 
 bool tls_session_is_open(const struct tls_session *s); /* handshake complete */
@@ -92,5 +107,21 @@ size_t tls_session_buffered(const struct tls_session *s);
 /* After a failure: a short static reason for the log ("handshake failure", "bad record",
  * "alert received: ...", "certificate verify failed", ...). */
 const char *tls_session_error(const struct tls_session *s);
+
+/* Server: the index of the pair SNI chose (0 until the ClientHello is read, and for no
+ * match); client: -1. For the log and tests. */
+int tls_session_pair(const struct tls_session *s);
+/* "http/1.1" once open when that was negotiated by ALPN, "" otherwise. */
+const char *tls_session_alpn(const struct tls_session *s);
+
+/* Client resumption for a per-backend cache. tls_session_save: a copy of an open client
+ * session's resumption state (for TLS 1.3 the ticket comes after the handshake, so call it
+ * once some input after tls_session_is_open has been fed), or NULL; the caller owns it and
+ * may keep it past s. tls_session_resume: before the first tls_session_input of a new client
+ * session, offers saved (borrows it; it stays the caller's); 0 or -1. tls_saved_free: NULL is
+ * a no-op. A saved state may be shared by sessions of one thread at a time. */
+void *tls_session_save(const struct tls_session *s);
+int tls_session_resume(struct tls_session *s, void *saved);
+void tls_saved_free(void *saved);
 
 #endif
