@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# make run: two wsgate-echo backends and wsgate on 127.0.0.1:8080 routing / to both.
-# Ctrl-C (or SIGTERM) stops all three.
+# make run: two wsgate-echo backends and wsgate on 127.0.0.1:8080 (and TLS on 127.0.0.1:8443,
+# with a self-signed certificate made on the first run and kept under build/demo-tls/)
+# routing / to both. Ctrl-C (or SIGTERM) stops all three.
 set -euo pipefail
 bin=${1:-build/release/bin}
 port=${WSG_DEMO_PORT:-8080}
 admin=${WSG_DEMO_ADMIN:-9090}
+tport=${WSG_DEMO_TLS_PORT:-8443}
+tls=build/demo-tls
 pids=()
 stop() {
 	trap - INT TERM EXIT
@@ -14,9 +17,19 @@ stop() {
 }
 trap stop INT TERM EXIT
 
+# A throwaway self-signed certificate for localhost, made once (never committed).
+if [ ! -s "$tls/cert.pem" ] || [ ! -s "$tls/key.pem" ]; then
+	mkdir -p "$tls"
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 365 \
+		-subj /CN=localhost -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+		-keyout "$tls/key.pem" -out "$tls/cert.pem" 2>/dev/null
+	chmod 600 "$tls/key.pem"
+fi
+
 "$bin/wsgate-echo" --listen 127.0.0.1:9001 --workers 1 & pids+=($!)
 "$bin/wsgate-echo" --listen 127.0.0.1:9002 --workers 1 & pids+=($!)
 "$bin/wsgate" --listen "127.0.0.1:$port" --admin "127.0.0.1:$admin" \
+	--tls-listen "127.0.0.1:$tport" --tls-cert "$tls/cert.pem" --tls-key "$tls/key.pem" \
 	--route '/=ws://127.0.0.1:9001,ws://127.0.0.1:9002' & pids+=($!)
 
 for _ in $(seq 1 50); do
@@ -25,11 +38,14 @@ for _ in $(seq 1 50); do
 done
 cat <<MSG
 
-wsgate is up on ws://127.0.0.1:$port/ (admin on http://127.0.0.1:$admin), routing / to two
-wsgate-echo backends (127.0.0.1:9001 and 127.0.0.1:9002), round robin.
+wsgate is up on ws://127.0.0.1:$port/ and wss://localhost:$tport/ (self-signed certificate
+in $tls/cert.pem; admin on http://127.0.0.1:$admin), routing / to two wsgate-echo backends
+(127.0.0.1:9001 and 127.0.0.1:9002), round robin.
 
 Try it:
   /usr/bin/python3 -m websockets ws://127.0.0.1:$port/      # type a line, get it back
+  openssl s_client -connect 127.0.0.1:$tport -servername localhost -CAfile $tls/cert.pem
+  SSL_CERT_FILE=$tls/cert.pem /usr/bin/python3 -m websockets wss://localhost:$tport/
   curl -s http://127.0.0.1:$admin/readyz
 $( [ -x "$bin/wsgate-bench" ] && echo "  $bin/wsgate-bench -c 10 -d 5s ws://127.0.0.1:$port/" )
 

@@ -21,8 +21,6 @@ int config_check_enforceable(const struct wsg_config *cfg, char *err, size_t err
 {
 	/* A security setting that is accepted but not enforced would be worse than an error:
 	 * an operator who asks for origin checks or tokens must not silently get none. */
-	if (cfg->n_tls_listen > 0 || cfg->n_tls_pairs > 0)
-		return config_refuse(err, err_len, "--tls-listen", "TLS termination");
 	if (cfg->jwt_secret != NULL)
 		return config_refuse(err, err_len,
 		                     cfg->jwt_secret_file ? "--jwt-secret-file" : "--jwt-secret",
@@ -64,10 +62,6 @@ int config_check_enforceable(const struct wsg_config *cfg, char *err, size_t err
 			return config_refuse(err, err_len, what, "origin=");
 		if (r->msg_rate > 0)
 			return config_refuse(err, err_len, what, "msg-rate=");
-		for (unsigned j = 0; j < r->n_backends; j++)
-			if (r->backends[j].tls)
-				return config_refuse(err, err_len, what,
-				                     "a wss:// backend (no TLS client yet)");
 	}
 	return 0;
 }

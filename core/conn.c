@@ -352,9 +352,12 @@ static int conn_run_xform(struct worker *w, struct conn *c)
 			break;
 		if (n > sendable)
 			n = sendable;
-		if (c->xf->ops->output(w, c, p, n) != 0)
+		size_t taken = 0;
+		if (c->xf->ops->output(w, c, p, n, &taken) != 0)
 			return -1;
-		rbuf_consume(pt, w->pool, n);
+		rbuf_consume(pt, w->pool, taken);
+		if (taken < n)
+			break; /* the transform cannot send yet (handshake): offered again later */
 	}
 	return 0;
 }
@@ -466,8 +469,25 @@ static void conn_on_recv(struct worker *w, struct conn *c, struct io_uring_cqe *
 			c->last_rx_ms = w->now_ms;
 			uint8_t *p = worker_buf(w, bid);
 			if (c->xf != NULL && !(c->flags & CF_DISCARD)) {
-				if (c->xf->ops->input(w, c, p, (size_t)res, conn_deliver) != 0)
-					conn_close(w, c);
+				int rc = c->xf->ops->input(w, c, p, (size_t)res, conn_deliver);
+				if (rc < 0 && c->state != CONN_CLOSING) {
+					/* Nothing more is read. The layer above decides (a failed
+					 * attempt, a cut leg); without one, the transform's alert
+					 * (if any) goes out and the conn closes. */
+					c->flags |= CF_EOF;
+					if (c->ops->on_gone != NULL)
+						c->ops->on_gone(w, c, -EPROTO);
+					else if (rbuf_is_empty(&c->out))
+						conn_close(w, c);
+					else
+						conn_shut_after_flush(w, c);
+				} else if (rc == CONN_XF_PEER_CLOSED && c->state != CONN_CLOSING) {
+					c->flags |= CF_EOF;
+					conn_gone(w, c, 0);
+				} else if (c->xf != NULL && !rbuf_is_empty(&c->xf->pt)) {
+					/* Plaintext may have waited for the handshake. */
+					worker_flush_later(w, c);
+				}
 			} else {
 				conn_deliver(w, c, p, (size_t)res);
 			}

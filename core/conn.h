@@ -113,15 +113,27 @@ struct conn_xform;
 struct conn_xf {
 	const struct conn_xform *ops;
 	struct rbuf pt;
+	bool said_goodbye; /* ops->goodbye ran */
 };
 
 struct conn_xform {
+	/* 0; CONN_XF_PEER_CLOSED: the peer closed the transport cleanly (TLS close_notify), no
+	 * more input; -1: failed (what the transform queued for the peer, an alert, is sent,
+	 * then the conn closes). */
 	int (*input)(struct worker *w, struct conn *c, const uint8_t *p, size_t n,
 	             void (*deliver)(struct worker *w, struct conn *c, uint8_t *pt, size_t len));
-	int (*output)(struct worker *w, struct conn *c, const uint8_t *p, size_t n);
+	/* Takes up to n plaintext bytes (*taken; fewer while the transform cannot send yet, a
+	 * handshake in progress: the rest waits in pt and is offered again after the next
+	 * input). 0 or -1. */
+	int (*output)(struct worker *w, struct conn *c, const uint8_t *p, size_t n, size_t *taken);
 	size_t (*pending)(const struct conn *c);
+	/* Optional: the transform's own goodbye (close_notify) appended to c->out, once, when
+	 * the conn is shut after its last bytes. */
+	void (*goodbye)(struct worker *w, struct conn *c);
 	void (*release)(struct worker *w, struct conn *c); /* at free: drop its state */
 };
+
+#define CONN_XF_PEER_CLOSED 1
 
 /* Upper-layer WebSocket state flags (conn.ws_flags): owned by whoever owns the conn's
  * ops; conn.c never reads them. */

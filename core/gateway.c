@@ -28,10 +28,12 @@
 #include "core/acceptor.h"
 #include "core/admin.h"
 #include "core/conn.h"
+#include "core/conn_tls.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/worker.h"
 #include "router/rt.h"
+#include "tls/tls.h"
 
 /* Signals, the workers' reply queues and the admin listener's fds: what the loop polls. */
 #define GATEWAY_POLL_MAX 1100
@@ -109,9 +111,35 @@ static uint64_t gateway_fd_budget(const struct gateway *gw, uint64_t max_conns, 
 	return fit;
 }
 
+/* The TLS client context a wss:// backend needs (verifying or not), built once. 0 or -1. */
+static int gateway_tls_client_ctx(struct gateway *gw, bool verify, char *err, size_t err_len)
+{
+	unsigned i = verify ? 0 : 1;
+	if (atomic_load_explicit(&gw->tls_client[i], memory_order_acquire) != NULL)
+		return 0;
+	char why[400];
+	struct tls_ctx *c = tls_client_ctx_new(gw->cfg->backend_ca, verify, why, sizeof(why));
+	if (c == NULL) {
+		snprintf(err, err_len, "%s: %s", gw->cfg->backend_ca ? "--backend-ca" : "wss://",
+		         why);
+		return -1;
+	}
+	atomic_store_explicit(&gw->tls_client[i], c, memory_order_release);
+	if (!verify)
+		LOG_WARN("tls_verify_off",
+		         "why=\"a route has tls-verify=false: its wss:// backends "
+		         "are not verified\"");
+	return 0;
+}
+
 struct rt_table *gateway_table_new(struct gateway *gw, const struct rt_route_def *defs, unsigned n,
                                    char *err, size_t err_len)
 {
+	for (unsigned i = 0; i < n; i++)
+		for (unsigned j = 0; j < defs[i].n_backends; j++)
+			if (defs[i].backends[j].tls &&
+			    gateway_tls_client_ctx(gw, !defs[i].tls_no_verify, err, err_len) != 0)
+				return NULL;
 	struct rt_table *t = rt_table_new(defs, n, err, err_len);
 	if (t == NULL || gw->reg == NULL)
 		return t;
@@ -174,11 +202,36 @@ static unsigned gateway_workers_running(const struct gateway *gw)
 	return n;
 }
 
+/* SIGHUP: the certificates and keys again (the file's pairs if it names any, else the ones
+ * the gateway started with: a rotated file on disk is read anew). A bad or mismatched file
+ * is refused and logged, and the old context set stays. */
+static void gateway_reload_tls(struct gateway *gw, const struct wsg_config *next)
+{
+	const struct wsg_config *src = next->n_tls_pairs > 0 ? next : gw->cfg;
+	if (gw->cfg->n_tls_listen == 0)
+		return;
+	struct wsg_config view = *src;
+	view.n_tls_listen = gw->cfg->n_tls_listen;
+	view.tls_min_version = gw->cfg->tls_min_version;
+	char err[512];
+	bool failed;
+	struct tls_ctx *ctx = conn_tls_server_ctx_new(&view, &failed, err, sizeof(err));
+	if (failed) {
+		LOG_ERROR("tls_reload_failed", "why=\"%s\"", err);
+		return;
+	}
+	conn_tls_publish(ctx);
+	LOG_INFO("tls_reloaded", "certs=%u", view.n_tls_pairs);
+}
+
 static void gateway_reload(struct gateway *gw)
 {
 	/* SIGHUP: routes from --config again; open tunnels keep the table they hold. */
 	if (!gw->app->routes || gw->cfg->config_file == NULL) {
-		LOG_WARN("reload_skipped", "why=\"no --config file\"");
+		/* No file to read routes from; the certificate files are read again all the
+		 * same (they may have been rotated in place). */
+		gateway_reload_tls(gw, gw->cfg);
+		LOG_WARN("reload_skipped", "what=routes why=\"no --config file\"");
 		return;
 	}
 	struct wsg_config next;
@@ -195,6 +248,7 @@ static void gateway_reload(struct gateway *gw)
 		config_fini(&next);
 		return;
 	}
+	gateway_reload_tls(gw, &next);
 	struct rt_table *t = gateway_table_new(gw, next.routes, next.n_routes, err, sizeof(err));
 	if (t == NULL) {
 		LOG_ERROR("reload_failed", "why=\"%s\"", err);
@@ -319,18 +373,44 @@ int gateway_run(const struct wsg_config *cfg, const struct gateway_app *app)
 	gw->n_workers = cfg->workers ? cfg->workers : 1;
 	gw->max_clients = gateway_fd_budget(gw, cfg->max_conns, cfg->max_conns_set);
 
-	/* Listeners first: a port in use is a runtime failure before any thread exists. */
-	int *fds = calloc(cfg->n_listen ? cfg->n_listen : 1, sizeof(int));
-	if (fds == NULL)
+	/* Listeners first: a port in use is a runtime failure before any thread exists. The
+	 * plain ones, then the TLS ones; each socket the acceptor hands on carries its
+	 * listener's kind. */
+	unsigned n_fds = cfg->n_listen + cfg->n_tls_listen;
+	int *fds = calloc(n_fds ? n_fds : 1, sizeof(int));
+	uint8_t *kinds = calloc(n_fds ? n_fds : 1, sizeof(uint8_t));
+	if (fds == NULL || kinds == NULL) {
+		free(fds);
+		free(kinds);
 		return 1;
-	for (unsigned i = 0; i < cfg->n_listen; i++) {
-		fds[i] = gateway_listen(prog, &cfg->listen[i], true);
+	}
+	for (unsigned i = 0; i < n_fds; i++) {
+		bool tls = i >= cfg->n_listen;
+		const struct cfg_addr *addr =
+		    tls ? &cfg->tls_listen[i - cfg->n_listen] : &cfg->listen[i];
+		kinds[i] = tls ? CONN_KIND_TLS : CONN_KIND_PLAIN;
+		fds[i] = gateway_listen(prog, addr, true);
 		if (fds[i] == -1) {
 			while (i-- > 0)
 				close(fds[i]);
 			free(fds);
+			free(kinds);
 			return 1;
 		}
+	}
+	if (cfg->n_tls_listen > 0) {
+		char err[512];
+		bool failed;
+		struct tls_ctx *ctx = conn_tls_server_ctx_new(cfg, &failed, err, sizeof(err));
+		if (failed) {
+			fprintf(stderr, "%s\n", err);
+			for (unsigned i = 0; i < n_fds; i++)
+				close(fds[i]);
+			free(fds);
+			free(kinds);
+			return 2;
+		}
+		conn_tls_publish(ctx);
 	}
 	int admin_fd = -1;
 	if (app->admin && !cfg->admin_off) {
@@ -403,11 +483,13 @@ int gateway_run(const struct wsg_config *cfg, const struct gateway_app *app)
 	}
 	static struct acceptor acc;
 	gw->acceptor = &acc;
-	if (acceptor_init(&acc, gw, fds, cfg->n_listen) != 0) {
+	if (acceptor_init(&acc, gw, fds, n_fds) != 0) {
 		fprintf(stderr, "%s: cannot start the acceptor\n", prog);
 		goto out_workers;
 	}
+	acc.kinds = kinds;
 	fds = NULL; /* the acceptor owns them now */
+	kinds = NULL;
 	struct admin *admin = NULL;
 	if (admin_fd != -1) {
 		admin = admin_new(gw, admin_fd);
@@ -432,6 +514,9 @@ int gateway_run(const struct wsg_config *cfg, const struct gateway_app *app)
 	atomic_store(&gw->listening, true);
 	for (unsigned i = 0; i < cfg->n_listen; i++)
 		LOG_INFO("listening", "addr=%s", cfg->listen[i].text);
+	for (unsigned i = 0; i < cfg->n_tls_listen; i++)
+		LOG_INFO("listening", "addr=%s tls=1 certs=%u", cfg->tls_listen[i].text,
+		         cfg->n_tls_pairs);
 	if (!cfg->admin_off && app->admin)
 		LOG_INFO("admin_listening", "addr=%s", cfg->admin.text);
 	LOG_INFO("started", "workers=%u prog=%s id_prefix=%s", gw->n_workers, prog, gw->id_prefix);
@@ -450,6 +535,9 @@ int gateway_run(const struct wsg_config *cfg, const struct gateway_app *app)
 	free(gw->workers);
 	cmdq_bell_fini(&gw->bell);
 	close(sfd);
+	conn_tls_publish(NULL);
+	for (unsigned i = 0; i < 2; i++)
+		tls_ctx_free(atomic_exchange(&gw->tls_client[i], NULL));
 	if (app->routes)
 		rt_shutdown();
 	metrics_reg_free(gw->reg);
@@ -477,9 +565,11 @@ out_close_admin:
 		close(admin_fd);
 out_close_listeners:
 	if (fds != NULL) {
-		for (unsigned i = 0; i < cfg->n_listen; i++)
+		for (unsigned i = 0; i < n_fds; i++)
 			close(fds[i]);
 		free(fds);
 	}
+	free(kinds);
+	conn_tls_publish(NULL);
 	return status;
 }

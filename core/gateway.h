@@ -51,10 +51,15 @@ struct gateway {
 	char id_prefix[24];            /* connection ids: "<prefix>.<n>" (tunnel_id_text) */
 	struct metrics_reg *reg;       /* route/backend counter slots; control thread only */
 	struct cmdq_bell bell;         /* doorbells of the workers' command queues; control */
+	/* TLS client contexts for wss:// backends, [0] verifying (--backend-ca or the system
+	 * bundle), [1] not (tls-verify=false); built by the control thread before a table that
+	 * needs them is published. written: control (release); read: workers (acquire). */
+	_Atomic(struct tls_ctx *) tls_client[2];
 };
 
 struct rt_route_def;
 struct rt_table;
+struct tls_ctx;
 /* Builds a route table from defs with its counter slots assigned (control thread), ready to
  * publish; NULL with one line in err. */
 struct rt_table *gateway_table_new(struct gateway *gw, const struct rt_route_def *defs, unsigned n,

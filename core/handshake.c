@@ -10,6 +10,10 @@
  * tunnel_dial): route lookup (404) before the method and upgrade checks, then the limits
  * (503), then the tunnel dials a backend.
  *
+ * On a TLS listener the conn's bytes pass through its TLS session first (core/conn_tls.c):
+ * this file sees only plaintext, and --handshake-timeout covers the TLS handshake too (the
+ * timer runs from the accept).
+ *
  * Answers go out through the conn's send queue and the socket is closed once they are sent
  * (lingering close, so that a client still sending does not reset our answer away). */
 #include "core/handshake.h"
@@ -17,6 +21,7 @@
 #include <string.h>
 
 #include "core/conn.h"
+#include "core/conn_tls.h"
 #include "core/gateway.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -149,6 +154,11 @@ void handshake_on_accept(struct worker *w, struct conn *c, bool over_limit)
 	c->ops = &handshake_ops;
 	if (over_limit)
 		c->ws_flags |= WSF_OVER_LIMIT;
+	if (c->kind == CONN_KIND_TLS && conn_tls_attach_server(w, c, conn_tls_current()) != 0) {
+		/* Out of memory (or no certificate loaded): nothing can be answered in clear. */
+		conn_close(w, c);
+		return;
+	}
 	if (log_enabled(CFG_LOG_DEBUG)) {
 		char p[64];
 		conn_peer_text(c, p, sizeof(p), true);

@@ -4,10 +4,12 @@
 #include <string.h>
 
 #include "core/config.h"
+#include "core/conn_tls.h"
 #include "core/gateway.h"
 #include "core/handshake.h"
 #include "core/log.h"
 #include "core/tunnel.h"
+#include "tls/tls.h"
 
 static const struct gateway_app wsgate_app = {
     .prog = "wsgate",
@@ -38,6 +40,15 @@ int main(int argc, char **argv)
 		break;
 	}
 	if (config_check_enforceable(&cfg, err, sizeof(err)) != 0) {
+		fprintf(stderr, "%s\n", err);
+		config_fini(&cfg);
+		return 2;
+	}
+	/* The certificate and key files: readable, parseable, each key matching its
+	 * certificate (exit 2 with one line naming the file otherwise). */
+	bool tls_failed;
+	tls_ctx_free(conn_tls_server_ctx_new(&cfg, &tls_failed, err, sizeof(err)));
+	if (tls_failed) {
 		fprintf(stderr, "%s\n", err);
 		config_fini(&cfg);
 		return 2;

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "core/bug.h"
+#include "core/conn_tls.h"
 #include "core/gateway.h"
 #include "core/handshake.h"
 #include "core/log.h"
@@ -145,6 +146,18 @@ void tunnel__dial_next(struct worker *w, struct tunnel *t)
 		t->backend = bc;
 		if (b->addr_len <= sizeof(bc->peer))
 			memcpy(&bc->peer, &b->addr, b->addr_len);
+		if (b->tls) {
+			/* wss://: a TLS client session (SNI and, unless the route says
+			 * tls-verify=false, the chain and the host name checked); a failed
+			 * verification is a failed attempt like a refused connect. */
+			struct tls_ctx *ctx = atomic_load_explicit(
+			    &w->gw->tls_client[route->tls_no_verify ? 1 : 0], memory_order_acquire);
+			bc->kind = CONN_KIND_TLS;
+			if (conn_tls_attach_client(w, bc, ctx, b->host) != 0) {
+				tunnel__backend_failed(w, t, false, "tls");
+				return;
+			}
+		}
 		if (tunnel_write_request(w, t, bc, b) != 0) {
 			t->backend = NULL;
 			bc->owner = NULL;

@@ -84,7 +84,7 @@ static void test_limits_and_policies_are_refused(void **state)
 	assert_refused(check(err, sizeof(err), "--access-log", "-", NULL), err, "--access-log");
 }
 
-static void test_route_keys_and_wss_backends_are_refused(void **state)
+static void test_route_keys_are_refused(void **state)
 {
 	(void)state;
 	char err[512];
@@ -94,8 +94,18 @@ static void test_route_keys_and_wss_backends_are_refused(void **state)
 	assert_refused(
 	    check(err, sizeof(err), "--route", "/b=ws://127.0.0.1:9000;msg-rate=5", NULL), err,
 	    "--route \"/b\"");
-	assert_refused(check(err, sizeof(err), "--route", "/c=wss://127.0.0.1:9443", NULL), err,
-	               "--route \"/c\"");
+}
+
+static void test_tls_settings_and_wss_backends_are_enforced(void **state)
+{
+	(void)state;
+	char err[512];
+	/* TLS is built now: a wss:// backend and tls-verify= pass the check. */
+	assert_int_equal(check(err, sizeof(err), "--route",
+	                       "/c=wss://127.0.0.1:9443;tls-verify=false", "--tls-min-version",
+	                       "1.3", NULL),
+	                 0);
+	assert_string_equal(err, "");
 }
 
 int main(void)
@@ -105,7 +115,8 @@ int main(void)
 	    cmocka_unit_test(test_origin_allowlist_is_refused_not_ignored),
 	    cmocka_unit_test(test_token_settings_are_refused),
 	    cmocka_unit_test(test_limits_and_policies_are_refused),
-	    cmocka_unit_test(test_route_keys_and_wss_backends_are_refused),
+	    cmocka_unit_test(test_route_keys_are_refused),
+	    cmocka_unit_test(test_tls_settings_and_wss_backends_are_enforced),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -42,8 +42,9 @@ static int xor_input(struct worker *w, struct conn *c, const uint8_t *p, size_t 
 	return 0;
 }
 
-static int xor_output(struct worker *w, struct conn *c, const uint8_t *p, size_t n)
+static int xor_output(struct worker *w, struct conn *c, const uint8_t *p, size_t n, size_t *taken)
 {
+	*taken = n;
 	struct xor_state *st = (struct xor_state *)c->xf;
 	uint8_t buf[4096];
 	while (n > 0) {
