@@ -174,10 +174,14 @@ int conn_tls_attach_server(struct worker *w, struct conn *c, struct tls_ctx *ctx
 }
 
 int conn_tls_attach_client(struct worker *w, struct conn *c, struct tls_ctx *ctx,
-                           const char *server_name)
+                           const char *server_name, void *resume)
 {
 	if (ctx == NULL || conn_tls_attach(c, tls_session_new_client(ctx, server_name)) != 0)
 		return -1;
+	/* Offer the last session to this backend: a resumed handshake instead of a full one, so
+	 * a reconnect storm does not cost the backends a full handshake per client. */
+	if (resume != NULL)
+		tls_session_resume(((struct conn_tls *)c->xf)->s, resume);
 	/* The client speaks first: its ClientHello goes out with the first flush after the
 	 * connect completes. */
 	struct conn_tls *t = (struct conn_tls *)c->xf;
@@ -186,6 +190,24 @@ int conn_tls_attach_client(struct worker *w, struct conn *c, struct tls_ctx *ctx
 	if (rbuf_len(&c->out) != before)
 		worker_flush_later(w, c);
 	return rc == TLS_RC_FAILED ? -1 : 0;
+}
+
+void *conn_tls_save(const struct conn *c)
+{
+	if (c->xf == NULL || c->xf->ops != &conn_tls_xform)
+		return NULL;
+	return tls_session_save(((const struct conn_tls *)c->xf)->s);
+}
+
+void conn_tls_saved_free(void *saved)
+{
+	tls_saved_free(saved);
+}
+
+bool conn_tls_resumed(const struct conn *c)
+{
+	return c->xf != NULL && c->xf->ops == &conn_tls_xform &&
+	       tls_session_resumed(((const struct conn_tls *)c->xf)->s);
 }
 
 const char *conn_tls_version(const struct conn *c)

@@ -31,7 +31,14 @@ struct tls_ctx *conn_tls_current(void);
  * -1 when out of memory (the caller closes the conn). */
 int conn_tls_attach_server(struct worker *w, struct conn *c, struct tls_ctx *ctx);
 int conn_tls_attach_client(struct worker *w, struct conn *c, struct tls_ctx *ctx,
-                           const char *server_name);
+                           const char *server_name, void *resume);
+/* The upstream session cache: a client conn's resumption state once its handshake is done
+ * (and the server's ticket has come; call it when the backend's 101 arrived), to offer on
+ * the next dial of the same backend (resume above, borrowed). NULL when there is none.
+ * Free with conn_tls_saved_free. */
+void *conn_tls_save(const struct conn *c);
+void conn_tls_saved_free(void *saved);
+bool conn_tls_resumed(const struct conn *c);
 /* "TLSv1.3" once the handshake is done ("" before, NULL for a plaintext conn). */
 const char *conn_tls_version(const struct conn *c);
 

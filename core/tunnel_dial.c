@@ -16,6 +16,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -153,7 +154,11 @@ void tunnel__dial_next(struct worker *w, struct tunnel *t)
 			struct tls_ctx *ctx = atomic_load_explicit(
 			    &w->gw->tls_client[route->tls_no_verify ? 1 : 0], memory_order_acquire);
 			bc->kind = CONN_KIND_TLS;
-			if (conn_tls_attach_client(w, bc, ctx, b->host) != 0) {
+			void *resume =
+			    w->tls_resume != NULL && b->stat_slot != METRICS_SLOT_OVERFLOW
+			        ? w->tls_resume[b->stat_slot]
+			        : NULL;
+			if (conn_tls_attach_client(w, bc, ctx, b->host, resume) != 0) {
 				tunnel__backend_failed(w, t, false, "tls");
 				return;
 			}
@@ -172,6 +177,28 @@ void tunnel__dial_next(struct worker *w, struct tunnel *t)
 		return;
 	}
 	tunnel_give_up(w, t);
+}
+
+/* A wss:// backend upgraded: keep its TLS session (the server's ticket has come by now, ahead
+ * of its 101) so the next dial to it resumes. One per backend per worker; the newest wins. */
+static void tunnel_remember_tls(struct worker *w, struct tunnel *t, struct conn *b)
+{
+	uint32_t slot = t->route->backends[t->current].stat_slot;
+	if (slot == METRICS_SLOT_OVERFLOW || slot >= METRICS_BACKEND_SLOTS)
+		return;
+	if (w->tls_resume == NULL) {
+		/* Control-path allocation, once per worker: not per message. */
+		w->tls_resume = calloc(METRICS_BACKEND_SLOTS, sizeof(*w->tls_resume));
+		if (w->tls_resume == NULL)
+			return;
+	}
+	void *saved = conn_tls_save(b);
+	if (saved == NULL)
+		return;
+	conn_tls_saved_free(w->tls_resume[slot]);
+	w->tls_resume[slot] = saved;
+	LOG_DEBUG("tls_upstream", "tunnel=%llu resumed=%d", (unsigned long long)t->id,
+	          conn_tls_resumed(b));
 }
 
 /* The backend answered 101 and it checks out: answer the client. */
@@ -249,5 +276,7 @@ void tunnel__on_backend_head(struct worker *w, struct tunnel *t, struct conn *b,
 		return;
 	}
 	conn_del_timer(w, b);
+	if (b->kind == CONN_KIND_TLS)
+		tunnel_remember_tls(w, t, b);
 	tunnel_answer_client(w, t, &resp, used);
 }

@@ -29,6 +29,7 @@
 
 #include "core/bug.h"
 #include "core/conn.h"
+#include "core/conn_tls.h"
 #include "core/gateway.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -228,6 +229,11 @@ void worker_fini(struct worker *w)
 		munmap(w->br, w->br_entries * sizeof(struct io_uring_buf));
 	io_uring_queue_exit(&w->ring);
 	free(w->queue);
+	if (w->tls_resume != NULL) {
+		for (unsigned i = 0; i < METRICS_BACKEND_SLOTS; i++)
+			conn_tls_saved_free(w->tls_resume[i]);
+		free(w->tls_resume);
+	}
 	metrics_worker_free(w->m);
 	rbuf_pool_free(w->pool);
 	slab_fini(&w->handshakes);

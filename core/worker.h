@@ -90,6 +90,7 @@ struct worker {
 	struct metrics_worker *m;   /* this worker's counters (core/metrics.h), single writer */
 	_Atomic uint64_t drain_cut; /* clients cut at --drain-timeout; read: control thread */
 	struct cmdq cmdq;           /* commands from the control thread, and replies */
+	void **tls_resume; /* wss:// backends' last TLS sessions, by backend slot (made lazily) */
 };
 
 /* user_data: gen:32 | slot:24 | op:8 (STYLE.md 4). */

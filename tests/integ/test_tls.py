@@ -20,6 +20,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import note as harness_note  # noqa: E402
 from harness import (OP_BINARY, OP_TEXT, Runner, T, TestFailure, check, check_eq,  # noqa: E402
                      free_port, run_async, run_cmd, tcp_connectable, upgrade_request)
 
@@ -297,7 +298,11 @@ def tls_backend_server():
     started = threading.Event()
     box = {}
 
+    box["resumed"] = []
+
     async def echo(ws, path=None):
+        sslobj = ws.transport.get_extra_info("ssl_object")
+        box["resumed"].append(bool(sslobj is not None and sslobj.session_reused))
         async for m in ws:
             await ws.send(m)
 
@@ -314,6 +319,7 @@ def tls_backend_server():
     def stop():
         loop.call_soon_threadsafe(box["srv"].close)
         t.join(T(10))
+    stop.resumed = box["resumed"]
     return box["port"], stop
 
 
@@ -348,6 +354,14 @@ def wss_backends_verified_refused_and_unverified(ctx):
         check("tls_verify_off" in gw.stderr(), "a warning at start for tls-verify=false")
         gw2 = ctx.gateway([f"/=wss://localhost:{port}"], args=["--backend-ca", pki("other-ca.crt")])
         check_eq(through(gw2, "/")[0], 502, "a backend whose CA is not trusted")
+        # The upstream session cache: after each worker's first full handshake to the
+        # backend, the next dials resume.
+        del stop.resumed[:]
+        for _ in range(8):
+            check_eq(through(gw, "/ok")[0], 101, "upgrade to a verified wss:// backend")
+        resumed = sum(stop.resumed)
+        harness_note(f"upstream TLS handshakes: {len(stop.resumed)}, resumed {resumed}")
+        check(resumed >= len(stop.resumed) - 2, f"resumed upstream handshakes: {stop.resumed}")
     finally:
         stop()
 
