@@ -1,7 +1,7 @@
 /* Which settings this build can enforce.
  *
  * Every setting of SPEC.md is parsed and validated by config.c, but some features behind them
- * are not built yet (TLS, tokens, origin checks, rate limits, ...). A security setting that is
+ * are not built yet (tokens, origin checks, rate limits, ...). A security setting that is
  * accepted but not enforced would be worse than an error: an operator who asks for origin
  * checks must not silently get an open gateway. So they are refused, at start (exit 2, one
  * line naming the flag) and on SIGHUP (the reload is rejected), like any other bad setting.

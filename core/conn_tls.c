@@ -20,6 +20,8 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 
 #include "core/config.h"
 #include "core/conn.h"
@@ -53,15 +55,27 @@ struct tls_ctx *conn_tls_server_ctx_new(const struct wsg_config *cfg, bool *fail
 		*failed = true;
 		return NULL;
 	}
-	for (unsigned i = 0; i < cfg->n_tls_pairs; i++)
+	for (unsigned i = 0; i < cfg->n_tls_pairs; i++) {
 		pairs[i] = (struct tls_pair){cfg->tls_cert[i], cfg->tls_key[i]};
+		/* A private key others can read is served all the same, but said out loud. */
+		struct stat st;
+		if (stat(cfg->tls_key[i], &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)) &&
+		    (st.st_mode & S_IROTH)) {
+			char q[300];
+			LOG_WARN(
+			    "tls_key_readable",
+			    "file=\"%s\" mode=%03o why=\"readable by other users\"",
+			    log_escape(q, sizeof(q), cfg->tls_key[i], strlen(cfg->tls_key[i]), 200),
+			    (unsigned)(st.st_mode & 0777));
+		}
+	}
 	char why[400];
 	struct tls_ctx *ctx =
 	    tls_server_ctx_new(pairs, cfg->n_tls_pairs,
 	                       cfg->tls_min_version == 13 ? TLS_V13 : TLS_V12, why, sizeof(why));
 	free(pairs);
 	if (ctx == NULL) {
-		snprintf(err, err_len, "wsgate: --tls-cert: %s", why);
+		snprintf(err, err_len, "wsgate: --tls-cert/--tls-key: %s", why);
 		*failed = true;
 	}
 	return ctx;

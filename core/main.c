@@ -53,6 +53,23 @@ int main(int argc, char **argv)
 		config_fini(&cfg);
 		return 2;
 	}
+	/* The CA bundle wss:// backends are verified against, when one is named or needed. */
+	bool wss = cfg.backend_ca != NULL;
+	for (unsigned i = 0; i < cfg.n_routes && !wss; i++)
+		for (unsigned j = 0; j < cfg.routes[i].n_backends; j++)
+			wss =
+			    wss || (cfg.routes[i].backends[j].tls && !cfg.routes[i].tls_no_verify);
+	if (wss) {
+		char why[400];
+		struct tls_ctx *c = tls_client_ctx_new(cfg.backend_ca, true, why, sizeof(why));
+		if (c == NULL) {
+			fprintf(stderr, "wsgate: %s: %s\n",
+			        cfg.backend_ca ? "--backend-ca" : "wss://", why);
+			config_fini(&cfg);
+			return 2;
+		}
+		tls_ctx_free(c);
+	}
 	if (cfg.check_config) {
 		int rc = config_print_json(&cfg, stdout);
 		config_fini(&cfg);

@@ -382,6 +382,21 @@ def check_config_validates_the_files(ctx):
     rc, out, err = run_cmd(base + ["--tls-cert", pki("ca.srl") if os.path.exists(pki("ca.srl"))
                                    else pki("a.ext"), "--tls-key", pki("a.key")], T(10))
     check_eq(rc, 2, f"a certificate file that is not PEM: {err!r}")
+    # A CA bundle for wss:// backends that does not parse: exit 2 too, one line.
+    rc, out, err = run_cmd([wsgate, "--check-config", "--route", "/=wss://localhost:1",
+                            "--backend-ca", pki("a.ext")], T(10))
+    lines = [ln for ln in err.split("\n") if ln.strip()]
+    check_eq(rc, 2, f"a --backend-ca that is not PEM: {err!r}")
+    check(len(lines) == 1 and "--backend-ca" in lines[0], f"one line naming the flag: {err!r}")
+    # A key readable by others: served, with a warning.
+    os.chmod(pki("b.key"), 0o644)
+    try:
+        gw = ctx.gateway(["/=ws://127.0.0.1:1"], args=["--tls-listen", f"127.0.0.1:{free_port()}",
+                                                      "--tls-cert", pki("b.crt"), "--tls-key",
+                                                      pki("b.key")])
+        check("ev=tls_key_readable" in gw.stderr(), f"warning for a 0644 key:\n{gw.stderr_tail()}")
+    finally:
+        os.chmod(pki("b.key"), 0o600)
 
 
 if __name__ == "__main__":
