@@ -76,6 +76,8 @@ int main(int argc, char **argv)
 		return rc == 0 ? 0 : 1;
 	}
 	log_init(cfg.log_level, cfg.log_format);
+	if (cfg.n_tls_pairs > 0 && cfg.n_tls_listen == 0)
+		LOG_WARN("tls_cert_unused", "why=\"--tls-cert/--tls-key without --tls-listen\"");
 	if (cfg.n_routes == 0)
 		LOG_WARN("no_routes", "why=\"every upgrade will be answered 404\"");
 	int status = gateway_run(&cfg, &wsgate_app);
