@@ -45,6 +45,9 @@ run: release
 # QUICK=1 for the short version.
 bench: release
 	QUICK=$(QUICK) bench/run.sh build/release/bin
+	@# The same proxies terminating TLS (table in build/bench/tls.md; docs/BENCHMARKS.md
+	@# "TLS (issue 8)" quotes a run). TLS=0 skips it.
+	@[ "$(TLS)" = 0 ] || QUICK=$(QUICK) bench/run_tls.sh build/release/bin
 
 test: asan
 	cd build/asan && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
