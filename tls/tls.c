@@ -973,6 +973,12 @@ int tls_session_pair(const struct tls_session *s)
 	return s->pair;
 }
 
+const char *tls_session_cipher(const struct tls_session *s)
+{
+	const char *name = s->open ? wolfSSL_get_cipher_name(s->ssl) : NULL;
+	return name != NULL ? name : "";
+}
+
 const char *tls_session_alpn(const struct tls_session *s)
 {
 	char *name = NULL;
