@@ -14,7 +14,10 @@
  * tls_*_ctx_new returns; sessions belong to one worker. A session holds a reference on its
  * tls_ctx (atomic, since the last drop may happen on either thread), because wolfSSL's own
  * WOLFSSL_CTX reference counting does not cover what our callbacks point at (the SNI name
- * table and the ticket secret).
+ * table and the ticket secret). Departure from STYLE 6: wolfSSL_new, wolfSSL_free and
+ * wolfSSL_set_SSL_CTX take the WOLFSSL_CTX's reference-count mutex, once per session on the
+ * worker (short and rarely contended; a WOLFSSL_CTX per worker would avoid it at the cost of
+ * loading every certificate once per core).
  *
  * SNI: every certificate's names (SAN DNS entries, else the subject CN) are read once, at
  * build; the servername callback matches exactly, then "*." + everything after the first
