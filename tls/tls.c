@@ -915,7 +915,7 @@ enum tls_rc tls_session_output(struct tls_session *s, const uint8_t *p, size_t n
 	*taken = 0;
 	if (s->failed)
 		return TLS_RC_FAILED;
-	if (!s->open || s->closed || n == 0)
+	if (!s->open || n == 0)
 		return TLS_RC_OK;
 	tls_call_begin(s, NULL, 0, out, pool);
 	while (*taken < n) {

@@ -703,6 +703,11 @@ static void test_close_notify_gives_closed(void **state)
 	assert_int_equal(
 	    tls_session_input(sv.s, (const uint8_t *)"zz", 2, &sv.out, pool, deliver, &sv),
 	    TLS_RC_CLOSED);
+	/* Half close: the side that got close_notify may still send (RFC 8446 6.1). */
+	send_pt(&sv, "late", 4);
+	xfer(&sv, &c, 0, 0);
+	assert_int_equal(c.got_n, 4);
+	assert_memory_equal(c.got, "late", 4);
 	side_fini(&c);
 	side_fini(&sv);
 	tls_ctx_free(cc);
