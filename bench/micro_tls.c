@@ -222,9 +222,11 @@ static void bench_handshakes(struct tls_ctx *sc, const char *what, bool resume)
 
 #define IDLE_N 1000
 
-static void bench_idle(struct tls_ctx *sc)
+/* Heap per open, idle session after each side sent one message of msg_len bytes. */
+static void bench_idle(struct tls_ctx *sc, size_t msg_len)
 {
 	static struct side c[IDLE_N], sv[IDLE_N];
+	static uint8_t msg[16384];
 	struct tls_ctx *cc = client_ctx(NULL);
 
 	size_t base = mallinfo2().uordblks;
@@ -232,8 +234,8 @@ static void bench_idle(struct tls_ctx *sc)
 		pair_new(&c[i], &sv[i], cc, sc);
 		handshake(&c[i], &sv[i]);
 		size_t taken;
-		tls_session_output(c[i].s, (const uint8_t *)"ping", 4, &taken, &c[i].out, pool);
-		tls_session_output(sv[i].s, (const uint8_t *)"pong", 4, &taken, &sv[i].out, pool);
+		tls_session_output(c[i].s, msg, msg_len, &taken, &c[i].out, pool);
+		tls_session_output(sv[i].s, msg, msg_len, &taken, &sv[i].out, pool);
 		xfer(&c[i], &sv[i]);
 		xfer(&sv[i], &c[i]);
 	}
@@ -243,8 +245,10 @@ static void bench_idle(struct tls_ctx *sc)
 	size_t servers = mallinfo2().uordblks;
 	for (int i = 0; i < IDLE_N; i++)
 		side_free(&sv[i]);
-	printf("| server session, open and idle | %zu |\n", (servers - base) / IDLE_N);
-	printf("| client session, open and idle | %zu |\n", (both - servers) / IDLE_N);
+	printf("| server session, idle after a %zu-byte message each way | %zu |\n", msg_len,
+	       (servers - base) / IDLE_N);
+	printf("| client session, idle after a %zu-byte message each way | %zu |\n", msg_len,
+	       (both - servers) / IDLE_N);
 	tls_ctx_free(cc);
 }
 
@@ -273,7 +277,8 @@ int main(int argc, char **argv)
 	bench_handshakes(rsa, "RSA 2048", false);
 	bench_handshakes(ec, "ECDSA P-256", true);
 	printf("\n| heap per session (glibc, %d sessions) | bytes |\n|---|---:|\n", IDLE_N);
-	bench_idle(ec);
+	bench_idle(ec, 4);
+	bench_idle(ec, 16384);
 
 	tls_ctx_free(ec);
 	tls_ctx_free(rsa);

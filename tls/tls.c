@@ -14,7 +14,10 @@
  * tls_*_ctx_new returns; sessions belong to one worker. A session holds a reference on its
  * tls_ctx (atomic, since the last drop may happen on either thread), because wolfSSL's own
  * WOLFSSL_CTX reference counting does not cover what our callbacks point at (the SNI name
- * table and the ticket secret).
+ * table and the ticket secret). Departure from STYLE 6: wolfSSL_new, wolfSSL_free and
+ * wolfSSL_set_SSL_CTX take the WOLFSSL_CTX's reference-count mutex, once per session on the
+ * worker (short and rarely contended; a WOLFSSL_CTX per worker would avoid it at the cost of
+ * loading every certificate once per core).
  *
  * SNI: every certificate's names (SAN DNS entries, else the subject CN) are read once, at
  * build; the servername callback matches exactly, then "*." + everything after the first
@@ -912,7 +915,7 @@ enum tls_rc tls_session_output(struct tls_session *s, const uint8_t *p, size_t n
 	*taken = 0;
 	if (s->failed)
 		return TLS_RC_FAILED;
-	if (!s->open || s->closed || n == 0)
+	if (!s->open || n == 0)
 		return TLS_RC_OK;
 	tls_call_begin(s, NULL, 0, out, pool);
 	while (*taken < n) {
@@ -971,6 +974,12 @@ const char *tls_session_error(const struct tls_session *s)
 int tls_session_pair(const struct tls_session *s)
 {
 	return s->pair;
+}
+
+const char *tls_session_cipher(const struct tls_session *s)
+{
+	const char *name = s->open ? wolfSSL_get_cipher_name(s->ssl) : NULL;
+	return name != NULL ? name : "";
 }
 
 const char *tls_session_alpn(const struct tls_session *s)

@@ -111,6 +111,9 @@ const char *tls_session_error(const struct tls_session *s);
 /* Server: the index of the pair SNI chose (0 until the ClientHello is read, and for no
  * match); client: -1. For the log and tests. */
 int tls_session_pair(const struct tls_session *s);
+/* The negotiated suite's wolfSSL name once open ("TLS13-CHACHA20-POLY1305-SHA256"), "" before.
+ * For the log and tests. */
+const char *tls_session_cipher(const struct tls_session *s);
 /* "http/1.1" once open when that was negotiated by ALPN, "" otherwise. */
 const char *tls_session_alpn(const struct tls_session *s);
 

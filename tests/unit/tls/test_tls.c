@@ -400,6 +400,66 @@ static void test_sni_exact_then_one_label_wildcard_else_default(void **state)
 	tls_ctx_free(sc);
 }
 
+/* Handshakes a client offering suites (TLS 1.2 only when v12) against the default server;
+ * returns the suite chosen, or "" when the handshake failed. */
+static const char *suite_chosen_for(const char *name_, const char *suites, bool v12)
+{
+	static char name[64];
+	struct tls_ctx *sc = server_ctx(TLS_V12), *cc = client_ctx("ca.pem", true);
+	struct side c, sv;
+
+	if (v12)
+		assert_int_equal(tls_ctx_set_versions(cc, TLS_V12, TLS_V12), 0);
+	if (tls_ctx_set_ciphers(cc, suites) != 0)
+		fail_msg("client refused suites %s", suites);
+	side_init(&c, tls_session_new_client(cc, name_));
+	side_init(&sv, tls_session_new_server(sc));
+	start(&c);
+	pump(&c, &sv);
+	snprintf(name, sizeof(name), "%s", c.last == TLS_RC_OK ? tls_session_cipher(sv.s) : "");
+	if (name[0] != '\0')
+		assert_string_equal(tls_session_cipher(c.s), name);
+	else
+		assert_string_equal(tls_session_cipher(sv.s), "");
+	side_fini(&c);
+	side_fini(&sv);
+	tls_ctx_free(cc);
+	tls_ctx_free(sc);
+	return name;
+}
+
+static const char *suite_chosen(const char *suites, bool v12)
+{
+	return suite_chosen_for("d.example", suites, v12);
+}
+
+static void test_server_order_and_tls12_ecdhe_aead_only(void **state)
+{
+	(void)state;
+	assert_string_equal(suite_chosen("TLS13-AES256-GCM-SHA384:TLS13-AES128-GCM-SHA256:"
+	                                 "TLS13-CHACHA20-POLY1305-SHA256",
+	                                 false),
+	                    "TLS13-CHACHA20-POLY1305-SHA256");
+	assert_string_equal(suite_chosen("TLS13-AES256-GCM-SHA384:TLS13-AES128-GCM-SHA256", false),
+	                    "TLS13-AES128-GCM-SHA256");
+	assert_string_equal(suite_chosen("ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-GCM-"
+	                                 "SHA256:ECDHE-ECDSA-CHACHA20-POLY1305",
+	                                 true),
+	                    "ECDHE-ECDSA-CHACHA20-POLY1305");
+	assert_string_equal(
+	    suite_chosen_for("x.b.example",
+	                     "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-CHACHA20-POLY1305", true),
+	    "ECDHE-RSA-CHACHA20-POLY1305");
+	/* No CBC and no finite-field DHE in TLS 1.2 (static RSA is not even compiled into
+	 * Debian's wolfSSL). */
+	assert_string_equal(suite_chosen("ECDHE-ECDSA-AES128-SHA256:ECDHE-ECDSA-AES128-SHA", true),
+	                    "");
+	assert_string_equal(suite_chosen_for("x.b.example",
+	                                     "ECDHE-RSA-AES128-SHA256:DHE-RSA-AES128-GCM-SHA256",
+	                                     true),
+	                    "");
+}
+
 static void test_client_pinned_to_12_fails_against_server_min_13(void **state)
 {
 	(void)state;
@@ -643,6 +703,11 @@ static void test_close_notify_gives_closed(void **state)
 	assert_int_equal(
 	    tls_session_input(sv.s, (const uint8_t *)"zz", 2, &sv.out, pool, deliver, &sv),
 	    TLS_RC_CLOSED);
+	/* Half close: the side that got close_notify may still send (RFC 8446 6.1). */
+	send_pt(&sv, "late", 4);
+	xfer(&sv, &c, 0, 0);
+	assert_int_equal(c.got_n, 4);
+	assert_memory_equal(c.got, "late", 4);
 	side_fini(&c);
 	side_fini(&sv);
 	tls_ctx_free(cc);
@@ -704,6 +769,7 @@ int main(void)
 	    cmocka_unit_test(test_server_flight_at_many_splits_and_one_byte_at_a_time),
 	    cmocka_unit_test(test_one_mib_both_ways_in_pieces_of_at_most_16k),
 	    cmocka_unit_test(test_sni_exact_then_one_label_wildcard_else_default),
+	    cmocka_unit_test(test_server_order_and_tls12_ecdhe_aead_only),
 	    cmocka_unit_test(test_client_pinned_to_12_fails_against_server_min_13),
 	    cmocka_unit_test(
 	        test_client_offering_only_another_protocol_gets_no_application_protocol),
