@@ -172,6 +172,32 @@ def versions_alpn_and_resumption_with_s_client(ctx):
 
 
 @runner.test(timeout=60)
+def tls13_key_update_then_upgrade(ctx):
+    """s_client's 'k' sends a TLS 1.3 KeyUpdate; the session carries on with the new keys and
+    the upgrade that follows is answered."""
+    gw = tls_gateway(ctx, ctx.echo().url)
+    argv = ["openssl", "s_client", "-connect", f"127.0.0.1:{gw.tls_port}", "-servername",
+            "a.example", "-CAfile", pki("ca.crt"), "-tls1_3"]
+    p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        time.sleep(0.5)
+        p.stdin.write(b"k\n")
+        p.stdin.flush()
+        time.sleep(0.5)
+        p.stdin.write(upgrade_request(path="/", host="a.example"))
+        p.stdin.flush()
+        time.sleep(1.0)
+        out, _ = p.communicate(b"", timeout=T(10))
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        out, _ = p.communicate()
+    text = out.decode("latin-1")
+    check("KEYUPDATE" in text, f"s_client sent a key update:\n{text[-800:]}")
+    check("HTTP/1.1 101" in text, f"the upgrade after the key update:\n{text[-800:]}")
+
+
+@runner.test(timeout=60)
 def min_version_1_3_refuses_1_2(ctx):
     gw = tls_gateway(ctx, ctx.echo().url, extra=["--tls-min-version", "1.3"])
     rc, out = s_client(gw.tls_port, "-servername", "a.example", "-tls1_2")
