@@ -33,16 +33,10 @@ int config_check_enforceable(const struct wsg_config *cfg, char *err, size_t err
 		                     "token authentication");
 	if (cfg->auth == CFG_AUTH_REQUIRED || cfg->auth == CFG_AUTH_OPTIONAL)
 		return config_refuse(err, err_len, "--auth", "token authentication");
-	for (unsigned i = 0; i < cfg->n_allow_origin; i++)
-		if (strcmp(cfg->allow_origin[i], "*") != 0)
-			return config_refuse(err, err_len, "--allow-origin",
-			                     "the Origin allowlist");
 	if (cfg->max_conns_per_ip > 0)
 		return config_refuse(err, err_len, "--max-conns-per-ip", "a per-IP limit");
 	if (cfg->conn_rate.per_sec > 0)
 		return config_refuse(err, err_len, "--conn-rate", "connection rate limiting");
-	if (cfg->msg_rate.per_sec > 0)
-		return config_refuse(err, err_len, "--msg-rate", "message rate limiting");
 	if (cfg->lb != RT_LB_ROUND_ROBIN)
 		return config_refuse(err, err_len, "--lb",
 		                     "a balancing policy other than round-robin");
@@ -58,10 +52,6 @@ int config_check_enforceable(const struct wsg_config *cfg, char *err, size_t err
 			return config_refuse(err, err_len, what, "lb= other than round-robin");
 		if (r->auth == RT_AUTH_REQUIRED || r->auth == RT_AUTH_OPTIONAL)
 			return config_refuse(err, err_len, what, "auth=");
-		if (r->n_origins > 0)
-			return config_refuse(err, err_len, what, "origin=");
-		if (r->msg_rate > 0)
-			return config_refuse(err, err_len, what, "msg-rate=");
 	}
 	return 0;
 }

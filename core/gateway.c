@@ -27,6 +27,7 @@
 
 #include "core/acceptor.h"
 #include "core/admin.h"
+#include "core/admission.h"
 #include "core/conn.h"
 #include "core/conn_tls.h"
 #include "core/log.h"
@@ -141,7 +142,13 @@ struct rt_table *gateway_table_new(struct gateway *gw, const struct rt_route_def
 			    gateway_tls_client_ctx(gw, !defs[i].tls_no_verify, err, err_len) != 0)
 				return NULL;
 	struct rt_table *t = rt_table_new(defs, n, err, err_len);
-	if (t == NULL || gw->reg == NULL)
+	if (t == NULL)
+		return NULL;
+	if (admission_attach(t, gw->cfg, err, err_len) != 0) {
+		rt_table_free(t);
+		return NULL;
+	}
+	if (gw->reg == NULL)
 		return t;
 	unsigned nr = rt_table_route_count(t), nb = rt_table_backend_count(t);
 	uint32_t *rs = calloc(nr ? nr : 1, sizeof(*rs));

@@ -20,6 +20,7 @@
 
 #include <string.h>
 
+#include "core/admission.h"
 #include "core/conn.h"
 #include "core/conn_tls.h"
 #include "core/gateway.h"
@@ -91,6 +92,10 @@ static void handshake_on_head(struct worker *w, struct conn *c, struct tunnel_di
 		r = http_check_upgrade(req);
 	if (r == HTTP_REJ_NONE && ((c->ws_flags & WSF_OVER_LIMIT) || w->draining))
 		r = HTTP_REJ_OVERLOADED;
+	/* SPEC.md: limits first, then the origin, then the token, so that floods are turned
+	 * away before anything costlier. */
+	if (r == HTTP_REJ_NONE && !admission_origin_allowed(table, route, req))
+		r = HTTP_REJ_ORIGIN;
 	if (r != HTTP_REJ_NONE) {
 		slab_free(&w->handshakes, d);
 		handshake_reject(w, c, r);

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/admission.h"
 #include "core/config.h"
 #include "core/conn_tls.h"
 #include "core/gateway.h"
@@ -49,6 +50,11 @@ int main(int argc, char **argv)
 	bool tls_failed;
 	tls_ctx_free(conn_tls_server_ctx_new(&cfg, &tls_failed, err, sizeof(err)));
 	if (tls_failed) {
+		fprintf(stderr, "%s\n", err);
+		config_fini(&cfg);
+		return 2;
+	}
+	if (admission_check_config(&cfg, err, sizeof(err)) != 0) {
 		fprintf(stderr, "%s\n", err);
 		config_fini(&cfg);
 		return 2;

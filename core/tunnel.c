@@ -144,7 +144,7 @@ static void tunnel_pay_owed(struct worker *w, struct tunnel *t, struct conn *src
 	if (!(src->ws_flags & WSF_CLOSE_OWED))
 		return;
 	src->ws_flags &= (uint16_t)~WSF_CLOSE_OWED;
-	const char *why = ws_parser_fail_reason(&src->p.ws);
+	const char *why = t->fail_why != NULL ? t->fail_why : ws_parser_fail_reason(&src->p.ws);
 	tunnel__send_close(w, t, src, src->fail_code, (const uint8_t *)why, strlen(why));
 	conn_shut_after_flush(w, src);
 }
@@ -157,6 +157,7 @@ void tunnel__fail(struct worker *w, struct tunnel *t, struct conn *src, uint16_t
 	          src->role == CONN_CLIENT ? "client" : "backend", code, why);
 	src->ws_flags |= WSF_FAILED | WSF_CLOSE_OWED;
 	src->fail_code = code;
+	t->fail_why = why;
 	tunnel__note_close(t, code, METRICS_SIDE_GATEWAY);
 	/* Keep reading the offender (and dropping it): a peer blocked in a send would never
 	 * read our close, and closing with its bytes unread would reset the connection. */
@@ -278,6 +279,14 @@ void tunnel__opened(struct worker *w, struct tunnel *t)
 	metrics_worker_tunnel_open(w->m);
 	metrics_worker_backend_open(w->m, t->route->backends[t->current].stat_slot);
 	tunnel__relay_init(w, t);
+	/* --msg-rate, or the route's msg-rate=: a token bucket on the client's data messages;
+	 * the relay reads the loop turn's clock, no clock call of its own. */
+	uint32_t rate = t->route->msg_rate ? t->route->msg_rate : gw->cfg->msg_rate.per_sec;
+	uint32_t burst = t->route->msg_rate ? t->route->msg_burst : gw->cfg->msg_rate.burst;
+	if (rate > 0) {
+		bucket_init(&t->msg_rate, rate, burst ? burst : rate);
+		t->flags |= TF_MSG_RATE;
+	}
 	c->last_rx_ms = w->now_ms;
 	conn_del_timer(w, t->backend);
 	if (gw->cfg->idle_timeout_ms || gw->cfg->ping_interval_ms)

@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "auth/bucket.h"
 #include "proto/http1.h"
 #include "proto/limits.h"
 #include "proto/wskey.h"
@@ -41,6 +42,7 @@ enum tunnel_flag {
 	TF_COUNTED = 1u << 2,    /* counted as an active tunnel */
 	TF_CLOSE_SEEN = 1u << 3, /* close_code/close_side are set */
 	TF_BACKEND_UP = 1u << 4, /* counted in its backend's active connections */
+	TF_MSG_RATE = 1u << 5,   /* client messages go through msg_rate */
 };
 
 struct tunnel {
@@ -58,6 +60,8 @@ struct tunnel {
 	uint64_t last_data_ms;       /* last data frame either way (idle timeout) */
 	uint64_t drain_by_ms;        /* TF_DRAINING: close handshakes may take until then */
 	uint64_t msgs_up, msgs_down; /* client -> backend, backend -> client */
+	struct bucket msg_rate;      /* --msg-rate / msg-rate=: client data messages */
+	const char *fail_why;        /* static reason of the leg that broke a rule, for its close */
 	uint64_t bytes_up, bytes_down;
 };
 

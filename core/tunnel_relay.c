@@ -150,6 +150,15 @@ void tunnel__relay(struct worker *w, struct tunnel *t, struct conn *src, uint8_t
 			}
 			src->ws_flags &= (uint16_t)~WSF_CTL;
 			t->last_data_ms = w->now_ms;
+			if (f.opcode != WS_OP_CONT && up && (t->flags & TF_MSG_RATE) &&
+			    !bucket_take(&t->msg_rate, w->now_ms)) {
+				/* SPEC.md: over --msg-rate, 1008 to both legs; what came before
+				 * this message is still forwarded. */
+				if (relay_span_flush(w, &span, dst) != 0)
+					goto out_of_memory;
+				tunnel__fail(w, t, src, 1008, "message rate exceeded");
+				return;
+			}
 			if (f.opcode != WS_OP_CONT) {
 				/* Counted live (the counters are the worker's own, no RMW). */
 				if (up)

@@ -43,6 +43,8 @@ struct rt_table {
 	struct rt_route *routes;     /* n_routes, in the order given */
 	struct rt_backend *backends; /* n_backends, route by route */
 	unsigned *order;             /* lookup order, see the design note */
+	void *ext;                   /* the gateway's per-table data (rt_table_set_ext), or NULL */
+	void (*ext_free)(void *ext);
 };
 
 static void rt_errf(char *err, size_t err_len, const char *fmt, ...)
@@ -336,7 +338,20 @@ struct rt_table *rt_table_new(const struct rt_route_def *defs, unsigned n, char 
 
 void rt_table_free(struct rt_table *t)
 {
+	if (t != NULL && t->ext != NULL && t->ext_free != NULL)
+		t->ext_free(t->ext);
 	free(t);
+}
+
+void rt_table_set_ext(struct rt_table *t, void *ext, void (*ext_free)(void *ext))
+{
+	t->ext = ext;
+	t->ext_free = ext_free;
+}
+
+void *rt_table_ext(const struct rt_table *t)
+{
+	return t != NULL ? t->ext : NULL;
 }
 
 /* A hold is only ever taken on a table the caller can already see alive (acquired this loop

@@ -101,6 +101,12 @@ void rt_table_free(struct rt_table *t);
 unsigned rt_table_route_count(const struct rt_table *t);
 const struct rt_route *rt_table_route(const struct rt_table *t, unsigned i);
 unsigned rt_table_backend_count(const struct rt_table *t);
+/* Data of the layer above that lives exactly as long as the table (per-route origin lists
+ * built for it): set by the control thread before rt_publish, freed with the table by
+ * ext_free. rt_table_ext: any thread that can see the table. */
+void rt_table_set_ext(struct rt_table *t, void *ext, void (*ext_free)(void *ext));
+void *rt_table_ext(const struct rt_table *t);
+
 /* Records, for each route and backend (indexed by their index), the slot their counters use
  * (the registry that assigns slots is core's). Control thread, before rt_publish: a
  * published table is never written again. NULL arrays leave the slots at 0. */

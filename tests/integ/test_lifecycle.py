@@ -470,11 +470,11 @@ def cli_unknown_flag_exits_2(ctx):
 @runner.test(timeout=30)
 def cli_unenforced_security_settings_exit_2(ctx):
     # settings whose enforcement is not built yet must be refused, never silently ignored:
-    # an operator asking for origin checks or tokens must not get an open gateway
-    _usage_error(ctx, _quiet_args() + ["--allow-origin", "https://a.example"],
-                 ["--allow-origin"], "--allow-origin https://a.example")
+    # an operator asking for per-IP limits or tokens must not get an open gateway
+    _usage_error(ctx, _quiet_args() + ["--max-conns-per-ip", "3"], ["--max-conns-per-ip"],
+                 "--max-conns-per-ip 3")
     _usage_error(ctx, _quiet_args() + ["--jwt-secret", "s3cret"], ["--jwt-secret"], "--jwt-secret")
-    _usage_error(ctx, _quiet_args() + ["--msg-rate", "10"], ["--msg-rate"], "--msg-rate 10")
+    _usage_error(ctx, _quiet_args() + ["--conn-rate", "10"], ["--conn-rate"], "--conn-rate 10")
 
 
 @runner.test(timeout=30)
@@ -607,7 +607,7 @@ def sighup_reloads_routes_and_keeps_open_connections(ctx):
                 check_eq(await old.recv(), "after", "echo on the old /a connection")
 
                 for bad in ("{ not json", {"routes": [{"path": "/c", "backends": [e1.url],
-                                                       "origin": ["https://a.example"]}]}):
+                                                       "auth": "required"}]}):
                     write(bad)
                     gw.signal(signal.SIGHUP)
                     time.sleep(T(0.5))

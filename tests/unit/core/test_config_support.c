@@ -55,12 +55,15 @@ static void assert_refused(int rc, const char *err, const char *flag)
 	assert_null(strchr(err, '\n'));
 }
 
-static void test_origin_allowlist_is_refused_not_ignored(void **state)
+static void test_origin_allowlist_is_enforced(void **state)
 {
 	(void)state;
 	char err[512];
-	assert_refused(check(err, sizeof(err), "--allow-origin", "https://a.example", NULL), err,
-	               "--allow-origin");
+	/* Built now: the allowlist and a route's origin= pass the check (and are enforced). */
+	assert_int_equal(check(err, sizeof(err), "--allow-origin", "https://a.example", "--route",
+	                       "/a=ws://127.0.0.1:9000;origin=https://b.example;msg-rate=5", NULL),
+	                 0);
+	assert_string_equal(err, "");
 }
 
 static void test_token_settings_are_refused(void **state)
@@ -76,7 +79,7 @@ static void test_limits_and_policies_are_refused(void **state)
 {
 	(void)state;
 	char err[512];
-	assert_refused(check(err, sizeof(err), "--msg-rate", "10/20", NULL), err, "--msg-rate");
+	assert_int_equal(check(err, sizeof(err), "--msg-rate", "10/20", NULL), 0); /* built */
 	assert_refused(check(err, sizeof(err), "--conn-rate", "5", NULL), err, "--conn-rate");
 	assert_refused(check(err, sizeof(err), "--max-conns-per-ip", "3", NULL), err,
 	               "--max-conns-per-ip");
@@ -88,11 +91,11 @@ static void test_route_keys_are_refused(void **state)
 {
 	(void)state;
 	char err[512];
-	assert_refused(check(err, sizeof(err), "--route",
-	                     "/a=ws://127.0.0.1:9000;origin=https://a.example", NULL),
-	               err, "--route \"/a\"");
 	assert_refused(
-	    check(err, sizeof(err), "--route", "/b=ws://127.0.0.1:9000;msg-rate=5", NULL), err,
+	    check(err, sizeof(err), "--route", "/a=ws://127.0.0.1:9000;lb=ip-hash", NULL), err,
+	    "--route \"/a\"");
+	assert_refused(
+	    check(err, sizeof(err), "--route", "/b=ws://127.0.0.1:9000;lb=least-conn", NULL), err,
 	    "--route \"/b\"");
 }
 
@@ -112,7 +115,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_enforced_settings_pass),
-	    cmocka_unit_test(test_origin_allowlist_is_refused_not_ignored),
+	    cmocka_unit_test(test_origin_allowlist_is_enforced),
 	    cmocka_unit_test(test_token_settings_are_refused),
 	    cmocka_unit_test(test_limits_and_policies_are_refused),
 	    cmocka_unit_test(test_route_keys_are_refused),
