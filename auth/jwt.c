@@ -20,6 +20,10 @@
  * - jku, x5u, jwk and x5c headers are ignored: keys come only from the set.
  * - No logging, and nothing of the token outlives the call; sub is copied out bounded, and
  *   refused (JWT_RC_BAD_SUB) rather than truncated, since it becomes X-Auth-Subject.
+ * - Stack, not heap, for the decoded segments (3 x ~6 KiB) and the per-verify wolfCrypt key;
+ *   cJSON allocates its trees (freed before return). Known caveat: cJSON_ParseWithLengthOpts
+ *   resets its process-global error position on every call, a write shared by all workers
+ *   that we never read; harmless in practice, a data race in C11 terms.
  *
  * Rejected: verifying the payload's JSON before the signature (parsing unauthenticated
  * claims buys nothing); accepting duplicate JSON members (parsers disagree on which wins, so
@@ -965,6 +969,13 @@ out_free_h:
 	cJSON_Delete(h);
 	explicit_bzero(body, sizeof(body));
 	return rc;
+}
+
+void jwt_thread_fini(void)
+{
+#ifdef FP_ECC
+	wc_ecc_fp_free();
+#endif
 }
 
 enum jwt_rc jwt_verify(const struct jwt_keys *k, const char *token, size_t n,

@@ -91,6 +91,11 @@ int jwt_keys_add_jwks_file(struct jwt_keys *k, const char *path, char *err, size
 enum jwt_rc jwt_verify(const struct jwt_keys *k, const char *token, size_t n,
                        const struct jwt_policy *pol, uint64_t now_s, struct jwt_claims *out);
 
+/* Call on every thread that ran jwt_verify() before it exits: frees wolfCrypt's per-thread
+ * ECC fixed-point cache (FP_ECC, thread-local in Debian's wolfSSL), which ES256/ES384
+ * verification fills and which otherwise leaks with the thread. */
+void jwt_thread_fini(void);
+
 /* Strict base64url (RFC 4648 5) without padding: rejects '=', any byte outside the
  * alphabet, a length of 1 mod 4 and non-zero unused bits. Writes at most out_cap bytes.
  * Returns the decoded length, or -1. Exposed for the tests and the key loaders. */

@@ -2,6 +2,7 @@
  * the leeway boundaries. Keys are generated at test time with the openssl CLI into a mkdtemp
  * directory and asymmetric tokens are signed by openssl too, so the verifier is checked
  * against an independent signer; no private key is committed. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -348,6 +349,43 @@ static void test_rsa_algorithms_pkcs1_and_pss(void **state)
 	check_alg("PS256", k);
 	check_alg("PS384", k);
 	check_alg("PS512", k);
+	jwt_keys_free(k);
+}
+
+/* RFC 7518 3.5: the PSS salt is the hash size; a maximal salt is refused. */
+static void test_ps256_with_other_salt_length_is_refused(void **state)
+{
+	(void)state;
+	struct jwt_keys *k = keys_pem("rsa.pub", NULL);
+	char tok[4096], h[256], c[1024], in[256], out[256];
+	uint8_t sig[512];
+	b64url((const uint8_t *)"{\"alg\":\"PS256\"}", 15, h);
+	b64url((const uint8_t *)GOOD_CLAIMS, strlen(GOOD_CLAIMS), c);
+	sprintf(tok, "%s.%s", h, c);
+	path_of(in, "in");
+	path_of(out, "sig");
+	spit(in, tok, strlen(tok));
+	run("openssl dgst -sha256 -sigopt rsa_padding_mode:pss -sigopt rsa_pss_saltlen:max "
+	    "-sign %s/rsa.key -out %s %s",
+	    tdir, out, in);
+	size_t sn = slurp(out, sig, sizeof(sig));
+	strcat(tok, ".");
+	b64url(sig, sn, tok + strlen(tok));
+	assert_int_equal(verify(k, tok, &pol, NOW, NULL), JWT_RC_BAD_SIGNATURE);
+	jwt_keys_free(k);
+}
+
+static void test_key_set_holds_at_most_32_keys(void **state)
+{
+	(void)state;
+	struct jwt_keys *k = jwt_keys_new();
+	char err[256];
+	for (int i = 0; i < JWT_KEYS_MAX; i++)
+		assert_int_equal(
+		    jwt_keys_add_secret(k, secret, sizeof(secret) - 1, NULL, err, sizeof(err)), 0);
+	assert_int_equal(jwt_keys_add_secret(k, secret, sizeof(secret) - 1, NULL, err, sizeof(err)),
+	                 -1);
+	assert_int_equal(jwt_keys_count(k), JWT_KEYS_MAX);
 	jwt_keys_free(k);
 }
 
@@ -722,6 +760,55 @@ static void test_key_loading_errors_name_the_file(void **state)
 	jwt_keys_free(NULL);
 }
 
+struct par {
+	const struct jwt_keys *k;
+	const char *tok[3];
+	int ok;
+};
+
+static void *par_run(void *arg)
+{
+	struct par *p = arg;
+	struct jwt_claims c;
+	for (int i = 0; i < 60; i++)
+		for (int j = 0; j < 3; j++)
+			p->ok += jwt_verify(p->k, p->tok[j], strlen(p->tok[j]), &pol, NOW, &c) ==
+			             JWT_RC_OK &&
+			         strcmp(c.sub, "user-42") == 0;
+	jwt_thread_fini(); /* else each thread's wolfCrypt ECC cache leaks (LeakSanitizer) */
+	return NULL;
+}
+
+/* Workers verify concurrently against one set: it is only read (keys are imported into
+ * stack objects per verify), so every verdict stays right. */
+static void test_concurrent_verifies_on_one_set(void **state)
+{
+	(void)state;
+	struct jwt_keys *k = jwt_keys_new();
+	char p1[256], p2[256], p3[256], err[256];
+	path_of(p1, "rsa.pub");
+	path_of(p2, "ec256.pub");
+	path_of(p3, "ed.pub");
+	assert_int_equal(jwt_keys_add_pem_file(k, p1, "r", err, sizeof(err)), 0);
+	assert_int_equal(jwt_keys_add_pem_file(k, p2, "e", err, sizeof(err)), 0);
+	assert_int_equal(jwt_keys_add_pem_file(k, p3, "d", err, sizeof(err)), 0);
+	static char t1[4096], t2[4096], t3[4096];
+	make(t1, "{\"alg\":\"RS256\",\"kid\":\"r\"}", GOOD_CLAIMS, "RS256");
+	make(t2, "{\"alg\":\"ES256\",\"kid\":\"e\"}", GOOD_CLAIMS, "ES256");
+	make(t3, "{\"alg\":\"EdDSA\",\"kid\":\"d\"}", GOOD_CLAIMS, "EdDSA");
+	struct par p[4];
+	pthread_t th[4];
+	for (int i = 0; i < 4; i++) {
+		p[i] = (struct par){.k = k, .tok = {t1, t2, t3}, .ok = 0};
+		assert_int_equal(pthread_create(&th[i], NULL, par_run, &p[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+		assert_int_equal(p[i].ok, 180);
+	}
+	jwt_keys_free(k);
+}
+
 static void test_rc_names_are_stable(void **state)
 {
 	(void)state;
@@ -745,6 +832,8 @@ int main(void)
 	    cmocka_unit_test(test_rfc8037_a4_eddsa),
 	    cmocka_unit_test(test_hs_algorithms),
 	    cmocka_unit_test(test_rsa_algorithms_pkcs1_and_pss),
+	    cmocka_unit_test(test_ps256_with_other_salt_length_is_refused),
+	    cmocka_unit_test(test_key_set_holds_at_most_32_keys),
 	    cmocka_unit_test(test_ecdsa_and_eddsa),
 	    cmocka_unit_test(test_jwks_rsa_ec_by_kid),
 	    cmocka_unit_test(test_structure_rejections),
@@ -754,6 +843,7 @@ int main(void)
 	    cmocka_unit_test(test_claim_rejections_and_leeway),
 	    cmocka_unit_test(test_b64url_edges),
 	    cmocka_unit_test(test_key_loading_errors_name_the_file),
+	    cmocka_unit_test(test_concurrent_verifies_on_one_set),
 	    cmocka_unit_test(test_rc_names_are_stable),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
