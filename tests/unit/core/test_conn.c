@@ -106,7 +106,7 @@ static void test_received_ciphertext_reaches_on_data_as_plaintext_at_every_split
 	for (size_t i = 0; i < sizeof(plain); i++)
 		plain[i] = (uint8_t)(i * 31 + 7);
 	for (size_t cut = 0; cut <= sizeof(plain); cut += 7) {
-		int peer;
+		int peer = -1;
 		struct conn *c = fake_conn_socket(&fk, CONN_CLIENT, &rec_ops, &peer);
 		assert_non_null(c);
 		struct xor_state st = {.xf = {.ops = &xor_xf}};
@@ -137,7 +137,7 @@ static void test_received_ciphertext_reaches_on_data_as_plaintext_at_every_split
 static void test_queued_plaintext_leaves_transformed_and_counts_both_sides(void **state)
 {
 	(void)state;
-	int peer;
+	int peer = -1;
 	struct conn *c = fake_conn_socket(&fk, CONN_CLIENT, &rec_ops, &peer);
 	assert_non_null(c);
 	struct xor_state st = {.xf = {.ops = &xor_xf}};
