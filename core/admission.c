@@ -14,8 +14,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "auth/iplimit.h"
 #include "auth/origin.h"
 #include "core/config.h"
+#include "core/conn.h"
+#include "core/gateway.h"
+#include "core/worker.h"
 #include "proto/http1.h"
 #include "router/rt.h"
 
@@ -98,6 +102,40 @@ int admission_check_config(const struct wsg_config *cfg, char *err, size_t err_l
 		origin_list_free(l);
 	}
 	return 0;
+}
+
+int admission_limits(struct worker *w, struct conn *c, unsigned *retry_after_s)
+{
+	struct gateway *gw = w->gw;
+	c->ip_ref = IPLIMIT_REF_NONE;
+	*retry_after_s = 1;
+	if (!gw->iplimit_on)
+		return HTTP_REJ_NONE;
+	struct iplimit_ref ref = {IPLIMIT_REF_NONE};
+	uint32_t retry = 1;
+	struct iplimit_rate rate = {gw->cfg->conn_rate.per_sec, gw->cfg->conn_rate.burst};
+	switch (iplimit_admit(&gw->iplimit, &c->peer.sa, (uint32_t)gw->cfg->max_conns_per_ip, rate,
+	                      w->now_ms, &retry, &ref)) {
+	case IPLIMIT_OK:
+		c->ip_ref = ref.slot;
+		return HTTP_REJ_NONE;
+	case IPLIMIT_OVER_CONNS:
+	case IPLIMIT_OVER_RATE:
+		*retry_after_s = retry ? retry : 1;
+		return HTTP_REJ_RATE_LIMITED;
+	case IPLIMIT_FULL:
+		break;
+	}
+	return HTTP_REJ_OVERLOADED;
+}
+
+void admission_release(struct worker *w, struct conn *c)
+{
+	if (c->ip_ref == IPLIMIT_REF_NONE || !w->gw->iplimit_on)
+		return;
+	struct iplimit_ref ref = {c->ip_ref};
+	iplimit_release(&w->gw->iplimit, &ref);
+	c->ip_ref = IPLIMIT_REF_NONE;
 }
 
 bool admission_origin_allowed(const struct rt_table *t, const struct rt_route *r,

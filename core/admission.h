@@ -22,6 +22,17 @@ int admission_attach(struct rt_table *t, const struct wsg_config *cfg, char *err
  * -1 with one line in err (exit 2). */
 int admission_check_config(const struct wsg_config *cfg, char *err, size_t err_len);
 
+struct worker;
+struct conn;
+
+/* --max-conns-per-ip and --conn-rate for a client conn whose head is complete: HTTP_REJ_NONE
+ * (admitted: c->ip_ref counts it until admission_release), HTTP_REJ_RATE_LIMITED with
+ * *retry_after_s, or HTTP_REJ_OVERLOADED (the table is full of live entries). A no-op
+ * admission when neither limit is set. */
+int admission_limits(struct worker *w, struct conn *c, unsigned *retry_after_s);
+/* The conn is going away: its per-IP count is given back (once; a no-op otherwise). */
+void admission_release(struct worker *w, struct conn *c);
+
 /* SPEC.md: a request without Origin passes (not a browser); otherwise the route's list (or
  * the global one) decides; no list at all allows every origin. */
 bool admission_origin_allowed(const struct rt_table *t, const struct rt_route *r,

@@ -271,6 +271,7 @@ static void cfg_defaults(struct wsg_config *cfg)
 	cfg->log_level = CFG_LOG_INFO;
 	cfg->log_format = CFG_LOG_TEXT;
 	cfg->tls_min_version = 12;
+	cfg->ipv6_prefix = 64;
 }
 
 /* Whole-config checks once file and flags are in. */

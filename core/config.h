@@ -51,6 +51,7 @@ struct wsg_config {
 	unsigned n_tls_pairs;
 	unsigned tls_min_version; /* 12 or 13 (--tls-min-version, default 12) */
 	char *backend_ca;         /* --backend-ca FILE; NULL: the system bundle */
+	unsigned ipv6_prefix;     /* --ipv6-prefix, default 64 */
 
 	struct rt_route_def *routes; /* --route and the file's "routes"; owned */
 	unsigned n_routes;

@@ -32,6 +32,8 @@ const struct cfg_opt_def config__opts[CFG_O_COUNT] = {
     [CFG_O_BACKEND_CA] = {"backend-ca", 0, CFG_K_VALUE, true, "FILE",
                           "CA bundle (PEM) wss:// backends are verified against "
                           "(default: the system bundle)"},
+    [CFG_O_IPV6_PREFIX] = {"ipv6-prefix", 0, CFG_K_VALUE, true, "N",
+                           "per-IP limits count IPv6 clients per /N network, 1..128 (default 64)"},
     [CFG_O_ROUTE] = {"route", 'r', CFG_K_LIST, true, "SPEC",
                      "PATH=BACKEND[,BACKEND...][;key=value...], repeatable"},
     [CFG_O_CONFIG] = {"config", 'c', CFG_K_VALUE, false, "FILE",
@@ -440,6 +442,11 @@ int config__set(struct cfg_parse *ps, enum cfg_opt id, const char *v, char *why,
 			             config__q(q, sizeof(q), v));
 			return -1;
 		}
+		break;
+	case CFG_O_IPV6_PREFIX:
+		if (cfg_set_count(v, 1, 128, &u, why, wl) != 0)
+			return -1;
+		cfg->ipv6_prefix = (unsigned)u;
 		break;
 	case CFG_O_BACKEND_CA:
 		if (cfg_check_readable(v, why, wl) != 0)

@@ -221,6 +221,7 @@ int config_print_json(const struct wsg_config *cfg, FILE *out)
 		ok = cJSON_AddStringToObject(o, "admin-token", CFG_REDACTED) != NULL;
 	ok = ok && cfg_add_u64(o, "max-conns", cfg->max_conns);
 	ok = ok && cfg_add_u64(o, "max-conns-per-ip", cfg->max_conns_per_ip);
+	ok = ok && cfg_add_u64(o, "ipv6-prefix", cfg->ipv6_prefix);
 	cfg_fmt_rate(buf, sizeof(buf), cfg->conn_rate.per_sec, cfg->conn_rate.burst);
 	ok = ok && cJSON_AddStringToObject(o, "conn-rate", buf) != NULL;
 	cfg_fmt_rate(buf, sizeof(buf), cfg->msg_rate.per_sec, cfg->msg_rate.burst);

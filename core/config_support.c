@@ -33,10 +33,6 @@ int config_check_enforceable(const struct wsg_config *cfg, char *err, size_t err
 		                     "token authentication");
 	if (cfg->auth == CFG_AUTH_REQUIRED || cfg->auth == CFG_AUTH_OPTIONAL)
 		return config_refuse(err, err_len, "--auth", "token authentication");
-	if (cfg->max_conns_per_ip > 0)
-		return config_refuse(err, err_len, "--max-conns-per-ip", "a per-IP limit");
-	if (cfg->conn_rate.per_sec > 0)
-		return config_refuse(err, err_len, "--conn-rate", "connection rate limiting");
 	if (cfg->lb != RT_LB_ROUND_ROBIN)
 		return config_refuse(err, err_len, "--lb",
 		                     "a balancing policy other than round-robin");

@@ -150,17 +150,18 @@ enum conn_ws_flag {
 };
 
 struct conn {
-	uint32_t gen;               /* bumped on every allocation: stale CQEs are recognised */
-	uint32_t slot;              /* slab index */
-	int fd;                     /* a plain fd (not a fixed-file index) */
-	uint16_t flags;             /* enum conn_flag, conn.c only */
-	uint16_t ws_flags;          /* enum conn_ws_flag, the layer above only */
-	uint8_t role;               /* enum conn_role */
-	uint8_t state;              /* enum conn_state */
-	uint8_t kind;               /* enum conn_kind */
-	uint16_t inflight;          /* SQEs whose final CQE has not arrived */
-	uint8_t ctl_op;             /* opcode of the control frame being collected */
-	uint16_t fail_code;         /* the close code this conn is owed (WSF_CLOSE_OWED) */
+	uint32_t gen;       /* bumped on every allocation: stale CQEs are recognised */
+	uint32_t slot;      /* slab index */
+	int fd;             /* a plain fd (not a fixed-file index) */
+	uint16_t flags;     /* enum conn_flag, conn.c only */
+	uint16_t ws_flags;  /* enum conn_ws_flag, the layer above only */
+	uint8_t role;       /* enum conn_role */
+	uint8_t state;      /* enum conn_state */
+	uint8_t kind;       /* enum conn_kind */
+	uint16_t inflight;  /* SQEs whose final CQE has not arrived */
+	uint8_t ctl_op;     /* opcode of the control frame being collected */
+	uint16_t fail_code; /* the close code this conn is owed (WSF_CLOSE_OWED) */
+	uint32_t ip_ref;    /* the layer above: its per-IP table entry (IPLIMIT_REF_NONE: none) */
 	struct ws_stash stash;      /* the layer above: a frame header split across receives */
 	const struct conn_ops *ops; /* the layer above */
 	struct conn_xf *xf;         /* NULL: plaintext socket; else the transform's state */

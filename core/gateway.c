@@ -431,6 +431,20 @@ int gateway_run(const struct wsg_config *cfg, const struct gateway_app *app)
 		}
 	}
 
+	if (app->routes && (cfg->max_conns_per_ip > 0 || cfg->conn_rate.per_sec > 0)) {
+		/* One entry per client socket the gateway can hold, rounded up to a power of
+		 * two: live entries are never evicted, so the table cannot fill with them. */
+		uint64_t cap = 8;
+		while (cap < gw->max_clients + 64u * gw->n_workers && cap < (1u << 30))
+			cap <<= 1;
+		if (iplimit_init(&gw->iplimit, (uint32_t)cap, cfg->ipv6_prefix) != 0) {
+			fprintf(stderr, "%s: --max-conns-per-ip: out of memory\n", prog);
+			goto out_close_admin;
+		}
+		gw->iplimit_on = true;
+		LOG_INFO("iplimit", "entries=%llu bytes=%llu", (unsigned long long)cap,
+		         (unsigned long long)(cap * sizeof(struct iplimit_entry)));
+	}
 	if (app->routes) {
 		char err[512];
 		gw->reg = metrics_reg_new(METRICS_MAX_ROUTES, METRICS_MAX_BACKENDS);
@@ -548,6 +562,8 @@ int gateway_run(const struct wsg_config *cfg, const struct gateway_app *app)
 	if (app->routes)
 		rt_shutdown();
 	metrics_reg_free(gw->reg);
+	if (gw->iplimit_on)
+		iplimit_fini(&gw->iplimit);
 	return status;
 
 out_acceptor:
@@ -568,6 +584,9 @@ out_routes:
 		rt_shutdown();
 	metrics_reg_free(gw->reg);
 out_close_admin:
+	if (gw->iplimit_on)
+		iplimit_fini(&gw->iplimit);
+	gw->iplimit_on = false;
 	if (admin_fd != -1)
 		close(admin_fd);
 out_close_listeners:

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "auth/iplimit.h"
 #include "core/cmdq.h"
 #include "core/config.h"
 #include "proto/limits.h"
@@ -55,6 +56,10 @@ struct gateway {
 	 * bundle), [1] not (tls-verify=false); built by the control thread before a table that
 	 * needs them is published. written: control (release); read: workers (acquire). */
 	_Atomic(struct tls_ctx *) tls_client[2];
+	/* --max-conns-per-ip / --conn-rate: the gateway-wide per-address table (auth/iplimit),
+	 * shared by every worker (lock-free); set up before the workers start. */
+	bool iplimit_on;
+	struct iplimit iplimit;
 };
 
 struct rt_route_def;

@@ -20,6 +20,7 @@
 
 #include <string.h>
 
+#include "auth/iplimit.h"
 #include "core/admission.h"
 #include "core/conn.h"
 #include "core/conn_tls.h"
@@ -42,8 +43,14 @@ static void handshake_answer(struct worker *w, struct conn *c, const char *buf, 
 
 void handshake_reject(struct worker *w, struct conn *c, enum http_reject r)
 {
+	handshake_reject_retry(w, c, r, 1);
+}
+
+void handshake_reject_retry(struct worker *w, struct conn *c, enum http_reject r,
+                            unsigned retry_after_s)
+{
 	char buf[512];
-	int n = http_write_reject(buf, sizeof(buf), r, 1);
+	int n = http_write_reject(buf, sizeof(buf), r, retry_after_s);
 	LOG_DEBUG("handshake_reject", "slot=%u status=%u reason=%s", c->slot, http_reject_status(r),
 	          http_reject_name(r));
 	metrics_worker_reject(w->m, r);
@@ -92,13 +99,16 @@ static void handshake_on_head(struct worker *w, struct conn *c, struct tunnel_di
 		r = http_check_upgrade(req);
 	if (r == HTTP_REJ_NONE && ((c->ws_flags & WSF_OVER_LIMIT) || w->draining))
 		r = HTTP_REJ_OVERLOADED;
+	unsigned retry_after = 1;
+	if (r == HTTP_REJ_NONE)
+		r = (enum http_reject)admission_limits(w, c, &retry_after);
 	/* SPEC.md: limits first, then the origin, then the token, so that floods are turned
 	 * away before anything costlier. */
 	if (r == HTTP_REJ_NONE && !admission_origin_allowed(table, route, req))
 		r = HTTP_REJ_ORIGIN;
 	if (r != HTTP_REJ_NONE) {
 		slab_free(&w->handshakes, d);
-		handshake_reject(w, c, r);
+		handshake_reject_retry(w, c, r, retry_after);
 		return;
 	}
 	tunnel_start(w, c, d, table, route);
@@ -152,11 +162,13 @@ static void handshake_on_timer(struct worker *w, struct conn *c)
 static const struct conn_ops handshake_ops = {
     .on_data = handshake_on_data,
     .on_timer = handshake_on_timer,
+    .on_free = admission_release,
 };
 
 void handshake_on_accept(struct worker *w, struct conn *c, bool over_limit)
 {
 	c->ops = &handshake_ops;
+	c->ip_ref = IPLIMIT_REF_NONE;
 	if (over_limit)
 		c->ws_flags |= WSF_OVER_LIMIT;
 	if (c->kind == CONN_KIND_TLS && conn_tls_attach_server(w, c, conn_tls_current()) != 0) {

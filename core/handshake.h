@@ -20,6 +20,9 @@ void handshake_on_accept(struct worker *w, struct conn *c, bool over_limit);
 void handshake_drain(struct worker *w);
 /* Sends the error answer for r and closes the conn once it is out. */
 void handshake_reject(struct worker *w, struct conn *c, enum http_reject r);
+/* The same with the Retry-After of a 429. */
+void handshake_reject_retry(struct worker *w, struct conn *c, enum http_reject r,
+                            unsigned retry_after_s);
 /* Relays a backend's non-101 status. */
 void handshake_reject_status(struct worker *w, struct conn *c, uint16_t status,
                              struct http_str reason);

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/admission.h"
 #include "core/bug.h"
 #include "core/gateway.h"
 #include "core/handshake.h"
@@ -474,6 +475,8 @@ void tunnel_drain(struct worker *w, struct tunnel *t)
 
 static void tunnel_on_free(struct worker *w, struct conn *c)
 {
+	if (c->role == CONN_CLIENT)
+		admission_release(w, c); /* whatever path ended it: the count is right again */
 	struct tunnel *t = tunnel__of(c);
 	if (t == NULL)
 		return;

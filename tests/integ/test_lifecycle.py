@@ -470,11 +470,10 @@ def cli_unknown_flag_exits_2(ctx):
 @runner.test(timeout=30)
 def cli_unenforced_security_settings_exit_2(ctx):
     # settings whose enforcement is not built yet must be refused, never silently ignored:
-    # an operator asking for per-IP limits or tokens must not get an open gateway
-    _usage_error(ctx, _quiet_args() + ["--max-conns-per-ip", "3"], ["--max-conns-per-ip"],
-                 "--max-conns-per-ip 3")
+    # an operator asking for tokens must not get an open gateway
+    _usage_error(ctx, _quiet_args() + ["--lb", "least-conn"], ["--lb"], "--lb least-conn")
     _usage_error(ctx, _quiet_args() + ["--jwt-secret", "s3cret"], ["--jwt-secret"], "--jwt-secret")
-    _usage_error(ctx, _quiet_args() + ["--conn-rate", "10"], ["--conn-rate"], "--conn-rate 10")
+    _usage_error(ctx, _quiet_args() + ["--access-log", "-"], ["--access-log"], "--access-log -")
 
 
 @runner.test(timeout=30)
