@@ -28,26 +28,6 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static void enc(const uint8_t *in, size_t n, char *out)
-{
-	static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-	size_t o = 0;
-	for (size_t i = 0; i < n; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16;
-		if (i + 1 < n)
-			v |= (uint32_t)in[i + 1] << 8;
-		if (i + 2 < n)
-			v |= in[i + 2];
-		out[o++] = a[(v >> 18) & 63];
-		out[o++] = a[(v >> 12) & 63];
-		if (i + 1 < n)
-			out[o++] = a[(v >> 6) & 63];
-		if (i + 2 < n)
-			out[o++] = a[v & 63];
-	}
-	out[o] = '\0';
-}
-
 static void sh(const char *cmd)
 {
 	if (system(cmd) != 0) {
@@ -76,9 +56,9 @@ static void make(char *tok, const char *alg, const char *ossl)
 	static const char claims[] = "{\"iss\":\"https://issuer.example\",\"aud\":\"wsgate\","
 	                             "\"sub\":\"user-42\",\"exp\":1700000600,\"iat\":1699999990}";
 	snprintf(hdr, sizeof(hdr), "{\"alg\":\"%s\",\"typ\":\"JWT\"}", alg);
-	enc((const uint8_t *)hdr, strlen(hdr), tok);
+	jwt_b64url_encode((const uint8_t *)hdr, strlen(hdr), tok);
 	strcat(tok, ".");
-	enc((const uint8_t *)claims, strlen(claims), tok + strlen(tok));
+	jwt_b64url_encode((const uint8_t *)claims, strlen(claims), tok + strlen(tok));
 	uint8_t sig[512];
 	size_t sn;
 	if (ossl == NULL) {
@@ -113,7 +93,7 @@ static void make(char *tok, const char *alg, const char *ossl)
 		}
 	}
 	strcat(tok, ".");
-	enc(sig, sn, tok + strlen(tok));
+	jwt_b64url_encode(sig, sn, tok + strlen(tok));
 }
 
 static struct jwt_keys *pem(const char *name)

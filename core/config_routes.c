@@ -71,6 +71,22 @@ static int cfg_route_set_path(struct rt_route_def *def, const char *path, char *
 	return 0;
 }
 
+/* A route key that takes true or false. */
+static int cfg_route_bool(const char *key, const char *val, bool *dst, char *why, size_t wl)
+{
+	char q[512];
+	if (strcmp(val, "true") == 0) {
+		*dst = true;
+	} else if (strcmp(val, "false") == 0) {
+		*dst = false;
+	} else {
+		config__errf(why, wl, "%s: expected true or false, got \"%s\"", key,
+		             config__q(q, sizeof(q), val));
+		return -1;
+	}
+	return 0;
+}
+
 /* One route key (the spec's ";key=value" or a JSON route member), value as a string. */
 static int cfg_route_set(struct rt_route_def *def, const char *key, const char *val, char *why,
                          size_t wl)
@@ -129,25 +145,13 @@ static int cfg_route_set(struct rt_route_def *def, const char *key, const char *
 			return -1;
 		}
 	} else if (strcmp(key, "strip-prefix") == 0) {
-		if (strcmp(val, "true") == 0)
-			def->strip_prefix = true;
-		else if (strcmp(val, "false") == 0)
-			def->strip_prefix = false;
-		else {
-			config__errf(why, wl, "strip-prefix: expected true or false, got \"%s\"",
-			             config__q(q, sizeof(q), val));
+		if (cfg_route_bool(key, val, &def->strip_prefix, why, wl) != 0)
 			return -1;
-		}
 	} else if (strcmp(key, "tls-verify") == 0) {
-		if (strcmp(val, "true") == 0)
-			def->tls_no_verify = false;
-		else if (strcmp(val, "false") == 0)
-			def->tls_no_verify = true;
-		else {
-			config__errf(why, wl, "tls-verify: expected true or false, got \"%s\"",
-			             config__q(q, sizeof(q), val));
+		bool verify;
+		if (cfg_route_bool(key, val, &verify, why, wl) != 0)
 			return -1;
-		}
+		def->tls_no_verify = !verify;
 	} else if (strcmp(key, "subprotocol") == 0) {
 		/* RFC 6455 4.1: a subprotocol is an RFC 2616 token */
 		if (*val == '\0' || !config__is_printable(val) ||

@@ -42,27 +42,6 @@ static struct jwt_keys *keys(void)
 	return k;
 }
 
-static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-static size_t enc(const uint8_t *in, size_t n, char *out)
-{
-	size_t o = 0;
-	for (size_t i = 0; i < n; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16;
-		if (i + 1 < n)
-			v |= (uint32_t)in[i + 1] << 8;
-		if (i + 2 < n)
-			v |= in[i + 2];
-		out[o++] = b64[(v >> 18) & 63];
-		out[o++] = b64[(v >> 12) & 63];
-		if (i + 1 < n)
-			out[o++] = b64[(v >> 6) & 63];
-		if (i + 2 < n)
-			out[o++] = b64[v & 63];
-	}
-	return o;
-}
-
 static enum jwt_rc verify(const char *tok, size_t n, struct jwt_claims *c)
 {
 	char *copy = malloc(n ? n : 1);
@@ -97,9 +76,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		const uint8_t *z = memchr(h, 0, (size_t)(end - h));
 		if (z == NULL)
 			return 0;
-		n = enc(h, (size_t)(z - h), tok);
+		n = jwt_b64url_encode(h, (size_t)(z - h), tok);
 		tok[n++] = '.';
-		n += enc(z + 1, (size_t)(end - z - 1), tok + n);
+		n += jwt_b64url_encode(z + 1, (size_t)(end - z - 1), tok + n);
 		uint8_t mac[WC_SHA256_DIGEST_SIZE];
 		Hmac hm;
 		check(wc_HmacInit(&hm, NULL, INVALID_DEVID) == 0);
@@ -108,7 +87,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check(wc_HmacFinal(&hm, mac) == 0);
 		wc_HmacFree(&hm);
 		tok[n++] = '.';
-		n += enc(mac, sizeof(mac), tok + n);
+		n += jwt_b64url_encode(mac, sizeof(mac), tok + n);
 	}
 
 	struct jwt_claims c, again;

@@ -29,26 +29,6 @@ static const uint8_t secret[] = "0123456789abcdef0123456789abcdef-hs-secret";
 
 /* ---- helpers ---- */
 
-static void b64url(const uint8_t *in, size_t n, char *out)
-{
-	static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-	size_t o = 0;
-	for (size_t i = 0; i < n; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16;
-		if (i + 1 < n)
-			v |= (uint32_t)in[i + 1] << 8;
-		if (i + 2 < n)
-			v |= in[i + 2];
-		out[o++] = a[(v >> 18) & 63];
-		out[o++] = a[(v >> 12) & 63];
-		if (i + 1 < n)
-			out[o++] = a[(v >> 6) & 63];
-		if (i + 2 < n)
-			out[o++] = a[v & 63];
-	}
-	out[o] = '\0';
-}
-
 static void path_of(char *buf, const char *name)
 {
 	snprintf(buf, 256, "%s/%s", tdir, name);
@@ -137,13 +117,13 @@ static size_t sign(const char *alg, const char *input, uint8_t *sig)
 static void make(char *tok, const char *hdr, const char *claims, const char *sig_alg)
 {
 	char h[2048], c[4096];
-	b64url((const uint8_t *)hdr, strlen(hdr), h);
-	b64url((const uint8_t *)claims, strlen(claims), c);
+	jwt_b64url_encode((const uint8_t *)hdr, strlen(hdr), h);
+	jwt_b64url_encode((const uint8_t *)claims, strlen(claims), c);
 	sprintf(tok, "%s.%s", h, c);
 	uint8_t sig[512];
 	size_t sn = sign(sig_alg, tok, sig);
 	strcat(tok, ".");
-	b64url(sig, sn, tok + strlen(tok));
+	jwt_b64url_encode(sig, sn, tok + strlen(tok));
 }
 
 static struct jwt_keys *keys_pem(const char *pem, const char *kid)
@@ -359,8 +339,8 @@ static void test_ps256_with_other_salt_length_is_refused(void **state)
 	struct jwt_keys *k = keys_pem("rsa.pub", NULL);
 	char tok[4096], h[256], c[1024], in[256], out[256];
 	uint8_t sig[512];
-	b64url((const uint8_t *)"{\"alg\":\"PS256\"}", 15, h);
-	b64url((const uint8_t *)GOOD_CLAIMS, strlen(GOOD_CLAIMS), c);
+	jwt_b64url_encode((const uint8_t *)"{\"alg\":\"PS256\"}", 15, h);
+	jwt_b64url_encode((const uint8_t *)GOOD_CLAIMS, strlen(GOOD_CLAIMS), c);
 	sprintf(tok, "%s.%s", h, c);
 	path_of(in, "in");
 	path_of(out, "sig");
@@ -370,7 +350,7 @@ static void test_ps256_with_other_salt_length_is_refused(void **state)
 	    tdir, out, in);
 	size_t sn = slurp(out, sig, sizeof(sig));
 	strcat(tok, ".");
-	b64url(sig, sn, tok + strlen(tok));
+	jwt_b64url_encode(sig, sn, tok + strlen(tok));
 	assert_int_equal(verify(k, tok, &pol, NOW, NULL), JWT_RC_BAD_SIGNATURE);
 	jwt_keys_free(k);
 }
@@ -419,8 +399,8 @@ static void test_jwks_rsa_ec_by_kid(void **state)
 	assert_int_equal(wc_RsaPublicKeyDecode(der, &idx, &rsa, (word32)dl), 0);
 	assert_int_equal(wc_RsaFlattenPublicKey(&rsa, e, &el, n, &nl), 0);
 	wc_FreeRsaKey(&rsa);
-	b64url(n, nl, n64);
-	b64url(e, el, e64);
+	jwt_b64url_encode(n, nl, n64);
+	jwt_b64url_encode(e, el, e64);
 	path_of(p, "ec256.pub");
 	pl = slurp(p, pem, sizeof(pem));
 	dl = wc_PubKeyPemToDer(pem, (int)pl, der, sizeof(der));
@@ -431,8 +411,8 @@ static void test_jwks_rsa_ec_by_kid(void **state)
 	assert_int_equal(wc_EccPublicKeyDecode(der, &idx, &ecc, (word32)dl), 0);
 	assert_int_equal(wc_ecc_export_public_raw(&ecc, x, &xl, y, &yl), 0);
 	wc_ecc_free(&ecc);
-	b64url(x, xl, x64);
-	b64url(y, yl, y64);
+	jwt_b64url_encode(x, xl, x64);
+	jwt_b64url_encode(y, yl, y64);
 	snprintf(jwks, sizeof(jwks),
 	         "{\"keys\":[{\"kty\":\"RSA\",\"kid\":\"r1\",\"use\":\"sig\",\"alg\":\"RS256\","
 	         "\"n\":\"%s\",\"e\":\"%s\"},{\"kty\":\"RSA\",\"use\":\"enc\",\"n\":\"x\"},"
@@ -558,8 +538,8 @@ static void test_hs256_with_public_key_is_alg_mismatch(void **state)
 	uint8_t pem[4096], mac[32];
 	path_of(p, "rsa.pub");
 	size_t pl = slurp(p, pem, sizeof(pem));
-	b64url((const uint8_t *)"{\"alg\":\"HS256\"}", 15, h);
-	b64url((const uint8_t *)GOOD_CLAIMS, strlen(GOOD_CLAIMS), c);
+	jwt_b64url_encode((const uint8_t *)"{\"alg\":\"HS256\"}", 15, h);
+	jwt_b64url_encode((const uint8_t *)GOOD_CLAIMS, strlen(GOOD_CLAIMS), c);
 	sprintf(tok, "%s.%s", h, c);
 	Hmac hm;
 	assert_int_equal(wc_HmacInit(&hm, NULL, INVALID_DEVID), 0);
@@ -568,7 +548,7 @@ static void test_hs256_with_public_key_is_alg_mismatch(void **state)
 	assert_int_equal(wc_HmacFinal(&hm, mac), 0);
 	wc_HmacFree(&hm);
 	strcat(tok, ".");
-	b64url(mac, sizeof(mac), tok + strlen(tok));
+	jwt_b64url_encode(mac, sizeof(mac), tok + strlen(tok));
 	assert_int_equal(verify(k, tok, &pol, NOW, NULL), JWT_RC_ALG_MISMATCH);
 	/* And an RS256 token never verifies against an HMAC-only set. */
 	struct jwt_keys *ks = keys_secret();
@@ -705,7 +685,7 @@ static void test_b64url_edges(void **state)
 	for (int i = 0; i < 256; i++)
 		all[i] = (uint8_t)i;
 	for (size_t n = 0; n <= 256; n++) {
-		b64url(all + (256 - n), n, enc);
+		jwt_b64url_encode(all + (256 - n), n, enc);
 		assert_int_equal(jwt_b64url_decode(enc, strlen(enc), back, n), (long)n);
 		assert_memory_equal(back, all + (256 - n), n);
 	}
