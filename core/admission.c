@@ -19,6 +19,7 @@
 #include "core/config.h"
 #include "core/conn.h"
 #include "core/gateway.h"
+#include "core/metrics.h"
 #include "core/worker.h"
 #include "proto/http1.h"
 #include "router/rt.h"
@@ -120,7 +121,11 @@ int admission_limits(struct worker *w, struct conn *c, unsigned *retry_after_s)
 		c->ip_ref = ref.slot;
 		return HTTP_REJ_NONE;
 	case IPLIMIT_OVER_CONNS:
+		metrics_worker_rate_limited(w->m, METRICS_LIMIT_CONNS_PER_IP);
+		*retry_after_s = retry ? retry : 1;
+		return HTTP_REJ_RATE_LIMITED;
 	case IPLIMIT_OVER_RATE:
+		metrics_worker_rate_limited(w->m, METRICS_LIMIT_CONN_RATE);
 		*retry_after_s = retry ? retry : 1;
 		return HTTP_REJ_RATE_LIMITED;
 	case IPLIMIT_FULL:

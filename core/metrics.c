@@ -43,9 +43,11 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "auth/jwt.h"
 #include "core/log.h"
 #include "router/rt.h"
 
+_Static_assert(METRICS_AUTH_REASONS == JWT_RC_COUNT, "one auth failure counter per jwt_rc");
 _Static_assert(sizeof(_Atomic uint64_t) == sizeof(uint64_t), "atomic counters are plain words");
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "counters must be lock-free");
 _Static_assert(sizeof(struct metrics_worker) % 64 == 0, "blocks fill whole cache lines");
@@ -153,6 +155,21 @@ const char *metrics_slab_label(enum metrics_slab s)
 	case METRICS_SLAB_TUNNEL:
 		return "tunnel";
 	case METRICS_SLAB_COUNT:
+		break;
+	}
+	return NULL;
+}
+
+const char *metrics_limit_label(enum metrics_limit l)
+{
+	switch (l) {
+	case METRICS_LIMIT_CONNS_PER_IP:
+		return "conns_per_ip";
+	case METRICS_LIMIT_CONN_RATE:
+		return "conn_rate";
+	case METRICS_LIMIT_MSG_RATE:
+		return "msg_rate";
+	case METRICS_LIMIT_COUNT:
 		break;
 	}
 	return NULL;

@@ -31,6 +31,18 @@ enum metrics_side {
 	METRICS_SIDE_COUNT
 };
 
+/* Which limit turned a client away (SPEC.md rate_limited_total{limit}). */
+enum metrics_limit {
+	METRICS_LIMIT_CONNS_PER_IP = 0, /* {limit="conns_per_ip"}: --max-conns-per-ip */
+	METRICS_LIMIT_CONN_RATE,        /* {limit="conn_rate"}: --conn-rate */
+	METRICS_LIMIT_MSG_RATE,         /* {limit="msg_rate"}: --msg-rate, msg-rate= */
+	METRICS_LIMIT_COUNT
+};
+
+/* auth_failures_total{reason}: index 0 is "missing" (auth=required and no token), then one
+ * per enum jwt_rc failure (auth/jwt.h; jwt_rc_name gives the label). */
+#define METRICS_AUTH_REASONS 17u
+
 enum metrics_slab {
 	METRICS_SLAB_CONN = 0, /* wsgate_slab_exhausted_total{slab="conn"} */
 	METRICS_SLAB_TUNNEL,   /* {slab="tunnel"} */
@@ -64,6 +76,8 @@ enum metrics_slab {
 	T bytes[METRICS_DIR_COUNT];             /* payload bytes of data frames */                 \
 	T closes[METRICS_CLOSE_CODES][METRICS_SIDE_COUNT];                                         \
 	T slab_exhausted[METRICS_SLAB_COUNT];                                                      \
+	T auth_failures[METRICS_AUTH_REASONS]; /* [0] missing token, else by enum jwt_rc */        \
+	T rate_limited[METRICS_LIMIT_COUNT];                                                       \
 	T _pad[2]; /* routes[] starts on a 32-byte boundary (asserted in metrics.c) */             \
 	struct {                                                                                   \
 		T messages[METRICS_DIR_COUNT];                                                     \
@@ -143,6 +157,8 @@ const char *metrics_close_code_label(unsigned idx);
 const char *metrics_dir_label(enum metrics_dir d);
 const char *metrics_side_label(enum metrics_side s);
 const char *metrics_slab_label(enum metrics_slab s);
+/* "conns_per_ip", "conn_rate", "msg_rate"; NULL when out of range. */
+const char *metrics_limit_label(enum metrics_limit l);
 
 /* Hot-path helpers: owning worker only. Out-of-range enum values and slots are counted in a
  * harmless bucket (HTTP_REJ_NONE, METRICS_SLOT_OVERFLOW, upstream) instead of aborting. */
@@ -224,6 +240,18 @@ static inline void metrics_worker_slab_exhausted(struct metrics_worker *m, enum 
 {
 	unsigned i = (unsigned)s < METRICS_SLAB_COUNT ? (unsigned)s : (unsigned)METRICS_SLAB_CONN;
 	metrics__add(&m->slab_exhausted[i], 1);
+}
+
+/* A token check failed: reason 0 for a missing token, else the enum jwt_rc value. */
+static inline void metrics_worker_auth_failure(struct metrics_worker *m, unsigned reason)
+{
+	metrics__add(&m->auth_failures[reason < METRICS_AUTH_REASONS ? reason : 0u], 1);
+}
+
+static inline void metrics_worker_rate_limited(struct metrics_worker *m, enum metrics_limit l)
+{
+	unsigned i = (unsigned)l < METRICS_LIMIT_COUNT ? (unsigned)l : 0u;
+	metrics__add(&m->rate_limited[i], 1);
 }
 
 /* A connect to the backend in slot started. */

@@ -156,6 +156,7 @@ void tunnel__relay(struct worker *w, struct tunnel *t, struct conn *src, uint8_t
 				 * this message is still forwarded. */
 				if (relay_span_flush(w, &span, dst) != 0)
 					goto out_of_memory;
+				metrics_worker_rate_limited(w->m, METRICS_LIMIT_MSG_RATE);
 				tunnel__fail(w, t, src, 1008, "message rate exceeded");
 				return;
 			}
