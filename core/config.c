@@ -268,10 +268,23 @@ static void cfg_defaults(struct wsg_config *cfg)
 	cfg->health_interval_ms = 5 * 1000;
 	cfg->lb = RT_LB_ROUND_ROBIN;
 	cfg->auth = CFG_AUTH_UNSET;
+	cfg->jwt_leeway_ms = 30 * 1000;
 	cfg->log_level = CFG_LOG_INFO;
 	cfg->log_format = CFG_LOG_TEXT;
 	cfg->tls_min_version = 12;
 	cfg->ipv6_prefix = 64;
+}
+
+bool config_has_jwt_key(const struct wsg_config *cfg)
+{
+	return cfg->jwt_secret != NULL || cfg->n_jwt_public_keys > 0 || cfg->jwt_jwks != NULL;
+}
+
+enum cfg_auth_mode config_auth_mode(const struct wsg_config *cfg)
+{
+	if (cfg->auth != CFG_AUTH_UNSET)
+		return cfg->auth;
+	return config_has_jwt_key(cfg) ? CFG_AUTH_REQUIRED : CFG_AUTH_OFF;
 }
 
 /* Whole-config checks once file and flags are in. */
@@ -325,11 +338,11 @@ static int cfg_check(struct cfg_parse *ps)
 	}
 	rt_table_free(t);
 
-	bool has_key = cfg->jwt_secret != NULL || cfg->jwt_public_key != NULL;
+	bool has_key = config_has_jwt_key(cfg);
 	if (!has_key && (cfg->auth == CFG_AUTH_REQUIRED || cfg->auth == CFG_AUTH_OPTIONAL)) {
 		config__errf(ps->err, ps->err_len,
-		             "wsgate: --auth \"%s\": needs --jwt-secret, --jwt-secret-file or "
-		             "--jwt-public-key",
+		             "wsgate: --auth \"%s\": needs --jwt-secret, --jwt-secret-file, "
+		             "--jwt-public-key or --jwt-jwks",
 		             cfg->auth == CFG_AUTH_REQUIRED ? "required" : "optional");
 		return -1;
 	}
@@ -338,7 +351,7 @@ static int cfg_check(struct cfg_parse *ps)
 		if (d->auth == RT_AUTH_REQUIRED || d->auth == RT_AUTH_OPTIONAL) {
 			config__errf(ps->err, ps->err_len,
 			             "wsgate: --route \"%s\": auth=%s needs --jwt-secret, "
-			             "--jwt-secret-file or --jwt-public-key",
+			             "--jwt-secret-file, --jwt-public-key or --jwt-jwks",
 			             config__q(q, sizeof(q), d->path),
 			             d->auth == RT_AUTH_REQUIRED ? "required" : "optional");
 			return -1;
@@ -435,7 +448,8 @@ void config_fini(struct wsg_config *cfg)
 		explicit_bzero(cfg->jwt_secret, strlen(cfg->jwt_secret));
 	free(cfg->jwt_secret);
 	free(cfg->jwt_secret_file);
-	free(cfg->jwt_public_key);
+	config__strv_free(&cfg->jwt_public_keys, NULL);
+	free(cfg->jwt_jwks);
 	free(cfg->jwt_issuer);
 	free(cfg->jwt_audience);
 	free(cfg->lb_header);

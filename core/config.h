@@ -77,13 +77,16 @@ struct wsg_config {
 
 	char **allow_origin; /* --allow-origin, repeatable; none = all */
 	unsigned n_allow_origin;
-	char *jwt_secret;      /* --jwt-secret or the contents of --jwt-secret-file */
-	char *jwt_secret_file; /* --jwt-secret-file path (printed instead of the secret); NULL
-	                        * when the secret was given inline */
-	char *jwt_public_key;  /* path */
+	char *jwt_secret;       /* --jwt-secret or the contents of --jwt-secret-file */
+	char *jwt_secret_file;  /* --jwt-secret-file path (printed instead of the secret); NULL
+	                         * when the secret was given inline */
+	char **jwt_public_keys; /* --jwt-public-key paths, repeatable */
+	unsigned n_jwt_public_keys;
+	char *jwt_jwks; /* --jwt-jwks path */
 	char *jwt_issuer;
 	char *jwt_audience;
-	enum cfg_auth_mode auth;
+	uint64_t jwt_leeway_ms;      /* --jwt-leeway, default 30 s */
+	enum cfg_auth_mode auth;     /* as given; config_auth_mode() resolves CFG_AUTH_UNSET */
 	enum rt_lb lb;               /* --lb default policy */
 	char *lb_header;             /* header-hash:NAME */
 	uint64_t health_interval_ms; /* default 5 s; 0 = off */
@@ -152,5 +155,11 @@ int config_parse_routes_json(const char *json, size_t len, struct rt_route_def *
 
 /* Frees routes from config_parse_routes_json (each def, then the array); NULL is a no-op. */
 void config_routes_free(struct rt_route_def *routes, unsigned n_routes);
+
+/* True when cfg names a JWT key (--jwt-secret[-file], --jwt-public-key or --jwt-jwks). */
+bool config_has_jwt_key(const struct wsg_config *cfg);
+/* The gateway-wide --auth with its default applied: required when a JWT key is set, else
+ * off. */
+enum cfg_auth_mode config_auth_mode(const struct wsg_config *cfg);
 
 #endif

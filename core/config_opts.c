@@ -69,11 +69,16 @@ const struct cfg_opt_def config__opts[CFG_O_COUNT] = {
                              "on SIGTERM, time given to clients to leave (default 30s)"},
     [CFG_O_ALLOW_ORIGIN] = {"allow-origin", 0, CFG_K_LIST, true, "ORIGIN",
                             "allowed Origin, repeatable; * = all (default all)"},
-    [CFG_O_JWT_SECRET] = {"jwt-secret", 0, CFG_K_VALUE, true, "SECRET", "HS256 key"},
+    [CFG_O_JWT_SECRET] = {"jwt-secret", 0, CFG_K_VALUE, true, "SECRET",
+                          "HMAC key for HS256/384/512 tokens, at least 32 bytes"},
     [CFG_O_JWT_SECRET_FILE] = {"jwt-secret-file", 0, CFG_K_VALUE, true, "FILE",
-                               "HS256 key read from FILE (one trailing newline dropped)"},
-    [CFG_O_JWT_PUBLIC_KEY] = {"jwt-public-key", 0, CFG_K_VALUE, true, "FILE",
-                              "RS256/ES256 public key (PEM)"},
+                               "HMAC key read from FILE (one trailing newline dropped)"},
+    [CFG_O_JWT_PUBLIC_KEY] = {"jwt-public-key", 0, CFG_K_LIST, true, "FILE",
+                              "RSA, EC or Ed25519 public key (PEM), repeatable"},
+    [CFG_O_JWT_JWKS] = {"jwt-jwks", 0, CFG_K_VALUE, true, "FILE",
+                        "JSON Web Key Set; a token's kid picks the key"},
+    [CFG_O_JWT_LEEWAY] = {"jwt-leeway", 0, CFG_K_VALUE, true, "DUR",
+                          "clock skew allowed on exp, nbf, iat (default 30s)"},
     [CFG_O_JWT_ISSUER] = {"jwt-issuer", 0, CFG_K_VALUE, true, "ISS", "required iss claim"},
     [CFG_O_JWT_AUDIENCE] = {"jwt-audience", 0, CFG_K_VALUE, true, "AUD", "required aud claim"},
     [CFG_O_AUTH] = {"auth", 0, CFG_K_VALUE, true, "required|optional|off",
@@ -151,6 +156,9 @@ void config__list_clear(struct cfg_parse *ps, enum cfg_opt id)
 		break;
 	case CFG_O_ALLOW_ORIGIN:
 		config__strv_free(&cfg->allow_origin, &cfg->n_allow_origin);
+		break;
+	case CFG_O_JWT_PUBLIC_KEY:
+		config__strv_free(&cfg->jwt_public_keys, &cfg->n_jwt_public_keys);
 		break;
 	default:
 		break;
@@ -341,8 +349,15 @@ int config__set(struct cfg_parse *ps, enum cfg_opt id, const char *v, char *why,
 	case CFG_O_JWT_PUBLIC_KEY:
 		if (cfg_check_readable(v, why, wl) != 0)
 			return -1;
-		rc = config__set_str(&cfg->jwt_public_key, v);
+		rc = config__strv_push(&cfg->jwt_public_keys, &cfg->n_jwt_public_keys, v);
 		break;
+	case CFG_O_JWT_JWKS:
+		if (cfg_check_readable(v, why, wl) != 0)
+			return -1;
+		rc = config__set_str(&cfg->jwt_jwks, v);
+		break;
+	case CFG_O_JWT_LEEWAY:
+		return cfg_set_duration(v, &cfg->jwt_leeway_ms, true, why, wl);
 	case CFG_O_JWT_ISSUER:
 	case CFG_O_JWT_AUDIENCE:
 		if (*v == '\0') {

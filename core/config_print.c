@@ -189,6 +189,8 @@ static bool cfg_add_route(cJSON *arr, const struct rt_route_def *d)
 		ok = cJSON_AddBoolToObject(o, "strip-prefix", d->strip_prefix) != NULL;
 	if (ok && d->tls_no_verify)
 		ok = cJSON_AddBoolToObject(o, "tls-verify", false) != NULL;
+	if (ok && d->forward_token)
+		ok = cJSON_AddBoolToObject(o, "forward-token", true) != NULL;
 	if (ok && d->subprotocol != NULL)
 		ok = cJSON_AddStringToObject(o, "subprotocol", d->subprotocol) != NULL;
 	return ok;
@@ -239,6 +241,7 @@ int config_print_json(const struct wsg_config *cfg, FILE *out)
 	    {"connect-timeout", cfg->connect_timeout_ms},
 	    {"drain-timeout", cfg->drain_timeout_ms},
 	    {"health-interval", cfg->health_interval_ms},
+	    {"jwt-leeway", cfg->jwt_leeway_ms},
 	};
 	for (size_t i = 0; ok && i < sizeof(durs) / sizeof(durs[0]); i++) {
 		cfg_fmt_duration(buf, sizeof(buf), durs[i].ms);
@@ -250,8 +253,11 @@ int config_print_json(const struct wsg_config *cfg, FILE *out)
 		ok = cJSON_AddStringToObject(o, "jwt-secret-file", cfg->jwt_secret_file) != NULL;
 	else if (ok && cfg->jwt_secret != NULL)
 		ok = cJSON_AddStringToObject(o, "jwt-secret", CFG_REDACTED) != NULL;
-	if (ok && cfg->jwt_public_key != NULL)
-		ok = cJSON_AddStringToObject(o, "jwt-public-key", cfg->jwt_public_key) != NULL;
+	if (ok && cfg->n_jwt_public_keys > 0)
+		ok =
+		    cfg_add_strs(o, "jwt-public-key", cfg->jwt_public_keys, cfg->n_jwt_public_keys);
+	if (ok && cfg->jwt_jwks != NULL)
+		ok = cJSON_AddStringToObject(o, "jwt-jwks", cfg->jwt_jwks) != NULL;
 	if (ok && cfg->jwt_issuer != NULL)
 		ok = cJSON_AddStringToObject(o, "jwt-issuer", cfg->jwt_issuer) != NULL;
 	if (ok && cfg->jwt_audience != NULL)
@@ -270,7 +276,7 @@ int config_print_json(const struct wsg_config *cfg, FILE *out)
 		break;
 	case CFG_AUTH_UNSET:
 	default:
-		auth = (cfg->jwt_secret || cfg->jwt_public_key) ? "required" : "off";
+		auth = config_has_jwt_key(cfg) ? "required" : "off";
 		break;
 	}
 	ok = ok && cJSON_AddStringToObject(o, "auth", auth) != NULL;

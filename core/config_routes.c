@@ -147,6 +147,9 @@ static int cfg_route_set(struct rt_route_def *def, const char *key, const char *
 	} else if (strcmp(key, "strip-prefix") == 0) {
 		if (cfg_route_bool(key, val, &def->strip_prefix, why, wl) != 0)
 			return -1;
+	} else if (strcmp(key, "forward-token") == 0) {
+		if (cfg_route_bool(key, val, &def->forward_token, why, wl) != 0)
+			return -1;
 	} else if (strcmp(key, "tls-verify") == 0) {
 		bool verify;
 		if (cfg_route_bool(key, val, &verify, why, wl) != 0)

@@ -1,7 +1,7 @@
 /* Which settings this build can enforce.
  *
  * Every setting of SPEC.md is parsed and validated by config.c, but some features behind them
- * are not built yet (tokens, origin checks, rate limits, ...). A security setting that is
+ * are not built yet (balancing policies, health checks, the access log). A security setting that is
  * accepted but not enforced would be worse than an error: an operator who asks for origin
  * checks must not silently get an open gateway. So they are refused, at start (exit 2, one
  * line naming the flag) and on SIGHUP (the reload is rejected), like any other bad setting.
@@ -20,19 +20,7 @@ static int config_refuse(char *err, size_t err_len, const char *what, const char
 int config_check_enforceable(const struct wsg_config *cfg, char *err, size_t err_len)
 {
 	/* A security setting that is accepted but not enforced would be worse than an error:
-	 * an operator who asks for origin checks or tokens must not silently get none. */
-	if (cfg->jwt_secret != NULL)
-		return config_refuse(err, err_len,
-		                     cfg->jwt_secret_file ? "--jwt-secret-file" : "--jwt-secret",
-		                     "token authentication");
-	if (cfg->jwt_public_key != NULL)
-		return config_refuse(err, err_len, "--jwt-public-key", "token authentication");
-	if (cfg->jwt_issuer != NULL || cfg->jwt_audience != NULL)
-		return config_refuse(err, err_len,
-		                     cfg->jwt_issuer ? "--jwt-issuer" : "--jwt-audience",
-		                     "token authentication");
-	if (cfg->auth == CFG_AUTH_REQUIRED || cfg->auth == CFG_AUTH_OPTIONAL)
-		return config_refuse(err, err_len, "--auth", "token authentication");
+	 * an operator who asks for a feature must not silently get none. */
 	if (cfg->lb != RT_LB_ROUND_ROBIN)
 		return config_refuse(err, err_len, "--lb",
 		                     "a balancing policy other than round-robin");
@@ -46,8 +34,6 @@ int config_check_enforceable(const struct wsg_config *cfg, char *err, size_t err
 		snprintf(what, sizeof(what), "--route \"%s\"", r->path);
 		if (r->has_lb && r->lb != RT_LB_ROUND_ROBIN)
 			return config_refuse(err, err_len, what, "lb= other than round-robin");
-		if (r->auth == RT_AUTH_REQUIRED || r->auth == RT_AUTH_OPTIONAL)
-			return config_refuse(err, err_len, what, "auth=");
 	}
 	return 0;
 }

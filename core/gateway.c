@@ -28,6 +28,7 @@
 #include "core/acceptor.h"
 #include "core/admin.h"
 #include "core/admission.h"
+#include "core/admission_token.h"
 #include "core/conn.h"
 #include "core/conn_tls.h"
 #include "core/log.h"
@@ -231,6 +232,26 @@ static void gateway_reload_tls(struct gateway *gw, const struct wsg_config *next
 	LOG_INFO("tls_reloaded", "certs=%u", view.n_tls_pairs);
 }
 
+/* SIGHUP: the JWT keys again, from the file when it sets any JWT key (its settings then
+ * replace the start's whole), else from the settings the gateway started with (their files
+ * read anew: a rotated JWKS takes effect). A bad file is refused and logged, and the old set
+ * stays. Returns -1 when refused, so that the routes are not reloaded either: a half-applied
+ * reload is harder to reason about than none. */
+static int gateway_reload_auth(struct gateway *gw, const struct wsg_config *next)
+{
+	const struct wsg_config *src = next != NULL && config_has_jwt_key(next) ? next : gw->cfg;
+	char err[512];
+	bool failed;
+	struct admission_auth *a = admission_auth_new(src, &failed, err, sizeof(err));
+	if (failed) {
+		LOG_ERROR("auth_reload_failed", "why=\"%s\"", err);
+		return -1;
+	}
+	admission_auth_publish(a);
+	LOG_INFO("auth_reloaded", "keys=%zu", admission_auth_key_count());
+	return 0;
+}
+
 static void gateway_reload(struct gateway *gw)
 {
 	/* SIGHUP: routes from --config again; open tunnels keep the table they hold. */
@@ -238,6 +259,8 @@ static void gateway_reload(struct gateway *gw)
 		/* No file to read routes from; the certificate files are read again all the
 		 * same (they may have been rotated in place). */
 		gateway_reload_tls(gw, gw->cfg);
+		if (gw->app->routes)
+			(void)gateway_reload_auth(gw, NULL);
 		LOG_WARN("reload_skipped", "what=routes why=\"no --config file\"");
 		return;
 	}
@@ -256,6 +279,11 @@ static void gateway_reload(struct gateway *gw)
 		return;
 	}
 	gateway_reload_tls(gw, &next);
+	if (gateway_reload_auth(gw, &next) != 0) {
+		LOG_ERROR("reload_failed", "why=\"the JWT keys were refused: routes kept too\"");
+		config_fini(&next);
+		return;
+	}
 	struct rt_table *t = gateway_table_new(gw, next.routes, next.n_routes, err, sizeof(err));
 	if (t == NULL) {
 		LOG_ERROR("reload_failed", "why=\"%s\"", err);
@@ -447,6 +475,16 @@ int gateway_run(const struct wsg_config *cfg, const struct gateway_app *app)
 	}
 	if (app->routes) {
 		char err[512];
+		bool auth_failed;
+		struct admission_auth *auth =
+		    admission_auth_new(cfg, &auth_failed, err, sizeof(err));
+		if (auth_failed) {
+			fprintf(stderr, "%s\n", err);
+			goto out_close_admin;
+		}
+		admission_auth_publish(auth);
+		if (auth != NULL)
+			LOG_INFO("auth", "keys=%zu", admission_auth_key_count());
 		gw->reg = metrics_reg_new(METRICS_MAX_ROUTES, METRICS_MAX_BACKENDS);
 		struct rt_table *table =
 		    gateway_table_new(gw, cfg->routes, cfg->n_routes, err, sizeof(err));
@@ -557,6 +595,7 @@ int gateway_run(const struct wsg_config *cfg, const struct gateway_app *app)
 	cmdq_bell_fini(&gw->bell);
 	close(sfd);
 	conn_tls_publish(NULL);
+	admission_auth_publish(NULL);
 	for (unsigned i = 0; i < 2; i++)
 		tls_ctx_free(atomic_exchange(&gw->tls_client[i], NULL));
 	if (app->routes)
@@ -584,6 +623,10 @@ out_routes:
 		rt_shutdown();
 	metrics_reg_free(gw->reg);
 out_close_admin:
+	if (app->routes) {
+		admission_auth_publish(NULL); /* retired, and freed by rt_shutdown */
+		rt_shutdown();
+	}
 	if (gw->iplimit_on)
 		iplimit_fini(&gw->iplimit);
 	gw->iplimit_on = false;

@@ -8,7 +8,8 @@
  * looked, so a slow client costs one scan of its bytes in total. Once the head is complete it
  * is tokenised once, into the dial state the tunnel keeps until the 101 (struct
  * tunnel_dial): route lookup (404) before the method and upgrade checks, then the limits
- * (503), then the tunnel dials a backend.
+ * (503, 429), the Origin (403) and the token (401, core/admission_token.c), then the tunnel
+ * dials a backend.
  *
  * On a TLS listener the conn's bytes pass through its TLS session first (core/conn_tls.c):
  * this file sees only plaintext, and --handshake-timeout covers the TLS handshake too (the
@@ -22,6 +23,7 @@
 
 #include "auth/iplimit.h"
 #include "core/admission.h"
+#include "core/admission_token.h"
 #include "core/conn.h"
 #include "core/conn_tls.h"
 #include "core/gateway.h"
@@ -106,6 +108,10 @@ static void handshake_on_head(struct worker *w, struct conn *c, struct tunnel_di
 	 * away before anything costlier. */
 	if (r == HTTP_REJ_NONE && !admission_origin_allowed(table, route, req))
 		r = HTTP_REJ_ORIGIN;
+	if (r == HTTP_REJ_NONE)
+		r = (enum http_reject)admission_token_check(w, c, route, req, &d->auth);
+	else
+		d->auth.where = ADM_TOKEN_NONE;
 	if (r != HTTP_REJ_NONE) {
 		slab_free(&w->handshakes, d);
 		handshake_reject_retry(w, c, r, retry_after);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/admission.h"
+#include "core/admission_token.h"
 #include "core/config.h"
 #include "core/conn_tls.h"
 #include "core/gateway.h"
@@ -55,6 +56,15 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (admission_check_config(&cfg, err, sizeof(err)) != 0) {
+		fprintf(stderr, "%s\n", err);
+		config_fini(&cfg);
+		return 2;
+	}
+	/* The JWT keys: every file read and parsed now, so that --check-config and a start
+	 * fail with one line naming the bad one (the gateway builds its own set again). */
+	bool auth_failed;
+	admission_auth_free(admission_auth_new(&cfg, &auth_failed, err, sizeof(err)));
+	if (auth_failed) {
 		fprintf(stderr, "%s\n", err);
 		config_fini(&cfg);
 		return 2;

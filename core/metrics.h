@@ -78,7 +78,7 @@ enum metrics_slab {
 	T slab_exhausted[METRICS_SLAB_COUNT];                                                      \
 	T auth_failures[METRICS_AUTH_REASONS]; /* [0] missing token, else by enum jwt_rc */        \
 	T rate_limited[METRICS_LIMIT_COUNT];                                                       \
-	T _pad[2]; /* routes[] starts on a 32-byte boundary (asserted in metrics.c) */             \
+	T _pad[1]; /* routes[] starts on a 32-byte boundary (asserted in metrics.c) */             \
 	struct {                                                                                   \
 		T messages[METRICS_DIR_COUNT];                                                     \
 		T bytes[METRICS_DIR_COUNT];                                                        \

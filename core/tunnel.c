@@ -23,6 +23,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/admission.h"
@@ -260,6 +261,13 @@ void tunnel_start(struct worker *w, struct conn *client, struct tunnel_dial *dia
 	t->table = table;
 	t->route = route;
 	t->dial = dial;
+	if (dial->auth.where != ADM_TOKEN_NONE) {
+		t->auth_expire_ms = dial->auth.expire_ms;
+		/* Kept for the connection's life (the admin API lists it); once per connection,
+		 * never per message. Out of memory only loses the listing, not the check. */
+		if (dial->auth.sub_len > 0)
+			t->subject = strndup(dial->auth.sub, dial->auth.sub_len);
+	}
 	rt_table_hold(table);
 	t->created_ms = w->now_ms;
 	dial->first = (uint16_t)rt_pick(route, w->seq++, 0, NULL);
@@ -290,7 +298,7 @@ void tunnel__opened(struct worker *w, struct tunnel *t)
 	}
 	c->last_rx_ms = w->now_ms;
 	conn_del_timer(w, t->backend);
-	if (gw->cfg->idle_timeout_ms || gw->cfg->ping_interval_ms)
+	if (gw->cfg->idle_timeout_ms || gw->cfg->ping_interval_ms || t->auth_expire_ms)
 		conn_set_timer(w, c, w->now_ms);
 	if (log_enabled(CFG_LOG_DEBUG)) {
 		char p[64];
@@ -411,6 +419,19 @@ static void tunnel_on_timer(struct worker *w, struct conn *c)
 		return;
 
 	uint64_t next = UINT64_MAX;
+	if (t->auth_expire_ms) {
+		if (now >= t->auth_expire_ms) {
+			/* SPEC.md: the token's exp (plus leeway) passed while connected. */
+			static const char why[] = "token expired";
+			LOG_DEBUG("token_expired", "tunnel=%llu", (unsigned long long)t->id);
+			tunnel__send_close(w, t, t->client, 1008, (const uint8_t *)why,
+			                   sizeof(why) - 1);
+			tunnel__send_close(w, t, t->backend, 1008, (const uint8_t *)why,
+			                   sizeof(why) - 1);
+			return;
+		}
+		next = t->auth_expire_ms;
+	}
 	if (cfg->idle_timeout_ms) {
 		uint64_t idle_at = t->last_data_ms + cfg->idle_timeout_ms;
 		if (now >= idle_at) {
@@ -418,7 +439,8 @@ static void tunnel_on_timer(struct worker *w, struct conn *c)
 			tunnel_close_both(w, t, 1001);
 			return;
 		}
-		next = idle_at;
+		if (idle_at < next)
+			next = idle_at;
 	}
 	if (cfg->ping_interval_ms) {
 		if (c->ws_flags & WSF_PING_OUT) {
@@ -499,6 +521,7 @@ static void tunnel_on_free(struct worker *w, struct conn *c)
 	          (unsigned long long)t->id, (unsigned long long)t->msgs_up,
 	          (unsigned long long)t->msgs_down, t->close_code);
 	tunnel__dial_free(w, t);
+	free(t->subject);
 	rt_table_release(t->table);
 	slab_free(&w->owners, t);
 }

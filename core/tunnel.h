@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "auth/bucket.h"
+#include "core/admission_token.h"
 #include "proto/http1.h"
 #include "proto/limits.h"
 #include "proto/wskey.h"
@@ -34,6 +35,7 @@ struct tunnel_dial {
 	uint16_t first;              /* the balancer's pick */
 	uint16_t tries;              /* backends attempted so far */
 	uint16_t timeouts;           /* attempts that hit --connect-timeout */
+	struct admission_token auth; /* the verified token: where it was, sub, expiry */
 };
 
 enum tunnel_flag {
@@ -62,6 +64,8 @@ struct tunnel {
 	uint64_t msgs_up, msgs_down; /* client -> backend, backend -> client */
 	struct bucket msg_rate;      /* --msg-rate / msg-rate=: client data messages */
 	const char *fail_why;        /* static reason of the leg that broke a rule, for its close */
+	char *subject;               /* the verified token's sub (malloc'd), NULL: none */
+	uint64_t auth_expire_ms;     /* the token's exp + leeway on the worker clock; 0: none */
 	uint64_t bytes_up, bytes_down;
 };
 

@@ -105,6 +105,16 @@ static int tunnel_write_request(struct worker *w, struct tunnel *t, struct conn 
 	u.forwarded_proto =
 	    c->kind == CONN_KIND_TLS ? (struct http_str){"https", 5} : (struct http_str){"http", 4};
 	u.request_id = (struct http_str){id, (size_t)id_len};
+	/* X-Auth-Subject, and the verified token withheld from where it was found (unless the
+	 * route forwards it). */
+	struct http_header_set drop;
+	http_header_set_init(&drop);
+	u.drop = &drop;
+	struct http_header extra[1];
+	static _Thread_local char strip[WSG_HEAD_MAX_DEFAULT];
+	if (admission_token_apply(&d->auth, t->route, req, &u, &drop, extra, strip,
+	                          sizeof(strip)) != 0)
+		return -1;
 
 	static _Thread_local char out[HTTP_UPGRADE_OUT_MAX];
 	int len = http_write_upgrade_request(out, sizeof(out), &u);

@@ -16,6 +16,7 @@
  * Rejected: a mutex-protected accept queue (a lock on the accept path for nothing), and one
  * timeout SQE per conn (the wheel costs nothing per message; the kernel timer per conn would). */
 #include "core/worker.h"
+#include "auth/jwt.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -429,6 +430,8 @@ static void *worker_main(void *arg)
 	io_uring_submit(&w->ring);
 	if (proxy)
 		rt_worker_offline(w->id);
+	/* wolfCrypt's per-thread ECC cache (filled by ES256/ES384 token checks) goes with us. */
+	jwt_thread_fini();
 	atomic_store_explicit(&w->exited, true, memory_order_release);
 	return NULL;
 }

@@ -128,6 +128,7 @@ static const struct http_rej_info http_rej_table[HTTP_REJ_COUNT] = {
     [HTTP_REJ_WS_VERSION] = {426, "ws_version", "unsupported Sec-WebSocket-Version\n"},
     [HTTP_REJ_BAD_KEY] = {400, "bad_key", "missing or malformed Sec-WebSocket-Key\n"},
     [HTTP_REJ_UNAUTHORIZED] = {401, "unauthorized", "unauthorized\n"},
+    [HTTP_REJ_INVALID_TOKEN] = {401, "invalid_token", "unauthorized\n"},
     [HTTP_REJ_ORIGIN] = {403, "origin", "origin not allowed\n"},
     [HTTP_REJ_RATE_LIMITED] = {429, "rate_limited", "too many requests\n"},
     [HTTP_REJ_OVERLOADED] = {503, "overloaded", "service unavailable\n"},
@@ -812,6 +813,11 @@ int http_write_reject(char *buf, size_t cap, enum http_reject r, unsigned retry_
 	case HTTP_REJ_UNAUTHORIZED:
 		/* RFC 9110 11.6.1 / RFC 6750 3: a 401 MUST carry a challenge. */
 		HTTP_PUT_LIT(&w, "WWW-Authenticate: Bearer\r\n");
+		break;
+	case HTTP_REJ_INVALID_TOKEN:
+		/* RFC 6750 3.1: a token was sent and is bad; no detail beyond the code (the
+		 * reason goes to the log and the counters, not to whoever forged it). */
+		HTTP_PUT_LIT(&w, "WWW-Authenticate: Bearer error=\"invalid_token\"\r\n");
 		break;
 	case HTTP_REJ_RATE_LIMITED:
 		/* RFC 6585 4, RFC 9110 10.2.3: delay-seconds. */

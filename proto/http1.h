@@ -39,7 +39,8 @@ enum http_reject {
 	HTTP_REJ_NOT_UPGRADE,     /* 426 + Upgrade: websocket */
 	HTTP_REJ_WS_VERSION,      /* 426 + Sec-WebSocket-Version: 13 */
 	HTTP_REJ_BAD_KEY,         /* 400 missing or malformed Sec-WebSocket-Key */
-	HTTP_REJ_UNAUTHORIZED,    /* 401 + WWW-Authenticate: Bearer */
+	HTTP_REJ_UNAUTHORIZED,    /* 401 + WWW-Authenticate: Bearer (no token) */
+	HTTP_REJ_INVALID_TOKEN,   /* 401 + WWW-Authenticate: Bearer error="invalid_token" */
 	HTTP_REJ_ORIGIN,          /* 403 */
 	HTTP_REJ_RATE_LIMITED,    /* 429 + Retry-After */
 	HTTP_REJ_OVERLOADED,      /* 503 over --max-conns, out of slab, or draining */
@@ -52,7 +53,7 @@ enum http_reject {
 uint16_t http_reject_status(enum http_reject r);
 /* Stable lower-case label for logs and wsgate_handshake_rejections_total{reason}:
  * "malformed", "head_too_large", "http_version", "no_route", "method", "not_upgrade",
- * "ws_version", "bad_key", "unauthorized", "origin", "rate_limited", "overloaded",
+ * "ws_version", "bad_key", "unauthorized", "invalid_token", "origin", "rate_limited", "overloaded",
  * "bad_gateway", "gateway_timeout" ("none" for HTTP_REJ_NONE). */
 const char *http_reject_name(enum http_reject r);
 

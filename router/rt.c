@@ -298,6 +298,7 @@ struct rt_table *rt_table_new(const struct rt_route_def *defs, unsigned n, char 
 		r->msg_burst = d->msg_burst;
 		r->strip_prefix = d->strip_prefix;
 		r->tls_no_verify = d->tls_no_verify;
+		r->forward_token = d->forward_token;
 		r->subprotocol = d->subprotocol ? rt_strs_dup(&s, d->subprotocol) : NULL;
 		r->index = i;
 		for (unsigned k = 0; k < d->n_backends; k++, bi++) {

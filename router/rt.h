@@ -52,6 +52,7 @@ struct rt_route_def {
 	uint32_t msg_rate, msg_burst; /* 0 = gateway default */
 	bool strip_prefix;
 	bool tls_no_verify; /* tls-verify=false: wss:// backends of this route are not verified */
+	bool forward_token; /* forward-token=true: a verified token still goes to the backend */
 	char *subprotocol;  /* NULL = matches any offer */
 };
 
@@ -82,6 +83,7 @@ struct rt_route {
 	uint32_t msg_rate, msg_burst;
 	bool strip_prefix;
 	bool tls_no_verify;
+	bool forward_token;
 	const char *subprotocol;
 	unsigned index;     /* position in the table */
 	uint32_t stat_slot; /* the counters' slot for this route path (rt_table_set_stat_slots) */

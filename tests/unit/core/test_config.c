@@ -213,7 +213,8 @@ static void test_every_flag_takes_a_good_value(void **state)
 	assert_string_equal(c->allow_origin[0], "https://x.example");
 	assert_string_equal(c->jwt_secret, "s3cret");
 	assert_string_equal(c->jwt_secret_file, secret);
-	assert_string_equal(c->jwt_public_key, pub);
+	assert_int_equal(c->n_jwt_public_keys, 1);
+	assert_string_equal(c->jwt_public_keys[0], pub);
 	assert_string_equal(c->jwt_issuer, "iss");
 	assert_string_equal(c->jwt_audience, "aud");
 	assert_int_equal(c->auth, CFG_AUTH_OPTIONAL);
