@@ -33,19 +33,12 @@ int config_check_enforceable(const struct wsg_config *cfg, char *err, size_t err
 		                     "token authentication");
 	if (cfg->auth == CFG_AUTH_REQUIRED || cfg->auth == CFG_AUTH_OPTIONAL)
 		return config_refuse(err, err_len, "--auth", "token authentication");
-	if (cfg->lb != RT_LB_ROUND_ROBIN)
-		return config_refuse(err, err_len, "--lb",
-		                     "a balancing policy other than round-robin");
 	if (cfg->access_log != NULL && strcmp(cfg->access_log, "off") != 0)
 		return config_refuse(err, err_len, "--access-log", "the access log");
-	if (cfg->health_path != NULL)
-		return config_refuse(err, err_len, "--health-path", "active health checks");
 	for (unsigned i = 0; i < cfg->n_routes; i++) {
 		const struct rt_route_def *r = &cfg->routes[i];
 		char what[300];
 		snprintf(what, sizeof(what), "--route \"%s\"", r->path);
-		if (r->has_lb && r->lb != RT_LB_ROUND_ROBIN)
-			return config_refuse(err, err_len, what, "lb= other than round-robin");
 		if (r->auth == RT_AUTH_REQUIRED || r->auth == RT_AUTH_OPTIONAL)
 			return config_refuse(err, err_len, what, "auth=");
 	}
