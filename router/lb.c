@@ -150,8 +150,8 @@ static int lb_ring_build(struct lb_pool *p, const struct rt_backend *b, unsigned
 		return -1;
 	unsigned k = 0;
 	for (unsigned i = 0; i < n; i++) {
-		/* The URL identifies a backend across tables; the point number is appended as
-		 * text-free bytes so "ws://a:1" point 12 and "ws://a:11" point 2 differ. */
+		/* The URL identifies a backend across tables. Its NUL is hashed too, as a
+		 * separator, so "ws://a:1" point 12 and "ws://a:11" point 2 never collide. */
 		const char *url = b[i].url ? b[i].url : "";
 		uint64_t base = lb_fnv(0xcbf29ce484222325ull, url, strlen(url) + 1);
 		uint32_t points = (uint32_t)(lb_weight(&b[i]) * per);
