@@ -266,6 +266,10 @@ static void cfg_defaults(struct wsg_config *cfg)
 	cfg->connect_timeout_ms = 5 * 1000;
 	cfg->drain_timeout_ms = 30 * 1000;
 	cfg->health_interval_ms = 5 * 1000;
+	cfg->health_fails = 2;
+	cfg->health_passes = 2;
+	cfg->max_fails = 3;
+	cfg->fail_timeout_ms = 10 * 1000;
 	cfg->lb = RT_LB_ROUND_ROBIN;
 	cfg->auth = CFG_AUTH_UNSET;
 	cfg->jwt_leeway_ms = 30 * 1000;

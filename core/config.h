@@ -91,6 +91,10 @@ struct wsg_config {
 	char *lb_header;             /* header-hash:NAME */
 	uint64_t health_interval_ms; /* default 5 s; 0 = off */
 	char *health_path;
+	uint32_t health_fails;    /* --health-fails, default 2 */
+	uint32_t health_passes;   /* --health-passes, default 2 */
+	uint32_t max_fails;       /* --max-fails, default 3; 0 = passive checks off */
+	uint64_t fail_timeout_ms; /* --fail-timeout, default 10 s */
 	bool trust_forwarded;
 
 	enum cfg_log_level log_level;

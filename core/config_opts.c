@@ -89,6 +89,15 @@ const struct cfg_opt_def config__opts[CFG_O_COUNT] = {
                                "active health checks, 0 = off (default 5s)"},
     [CFG_O_HEALTH_PATH] = {"health-path", 0, CFG_K_VALUE, true, "PATH",
                            "health check upgrade path (default: TCP connect only)"},
+    [CFG_O_HEALTH_FAILS] = {"health-fails", 0, CFG_K_VALUE, true, "N",
+                            "failed checks in a row that mark a backend down (default 2)"},
+    [CFG_O_HEALTH_PASSES] = {"health-passes", 0, CFG_K_VALUE, true, "N",
+                             "passed checks in a row that mark it up again (default 2)"},
+    [CFG_O_MAX_FAILS] = {"max-fails", 0, CFG_K_VALUE, true, "N",
+                         "passive: failed attempts within --fail-timeout that mark a backend "
+                         "down, 0 = off (default 3)"},
+    [CFG_O_FAIL_TIMEOUT] = {"fail-timeout", 0, CFG_K_VALUE, true, "DUR",
+                            "passive: the window, and how long it stays down (default 10s)"},
     [CFG_O_TRUST_FORWARDED] = {"trust-forwarded", 0, CFG_K_FLAG, true, NULL,
                                "append to X-Forwarded-For instead of replacing it"},
     [CFG_O_LOG_LEVEL] = {"log-level", 0, CFG_K_VALUE, true, "debug|info|warn|error",
@@ -339,6 +348,17 @@ int config__set(struct cfg_parse *ps, enum cfg_opt id, const char *v, char *why,
 		return cfg_set_duration(v, &cfg->drain_timeout_ms, true, why, wl);
 	case CFG_O_HEALTH_INTERVAL:
 		return cfg_set_duration(v, &cfg->health_interval_ms, true, why, wl);
+	case CFG_O_FAIL_TIMEOUT:
+		return cfg_set_duration(v, &cfg->fail_timeout_ms, true, why, wl);
+	case CFG_O_HEALTH_FAILS:
+	case CFG_O_HEALTH_PASSES:
+	case CFG_O_MAX_FAILS:
+		if (cfg_set_count(v, id == CFG_O_MAX_FAILS ? 0 : 1, 65535, &u, why, wl) != 0)
+			return -1;
+		*(id == CFG_O_HEALTH_FAILS    ? &cfg->health_fails
+		  : id == CFG_O_HEALTH_PASSES ? &cfg->health_passes
+		                              : &cfg->max_fails) = (uint32_t)u;
+		break;
 	case CFG_O_ALLOW_ORIGIN:
 		if (*v == '\0' || !config__is_printable(v)) {
 			config__errf(why, wl, "invalid origin \"%s\"", config__q(q, sizeof(q), v));

@@ -158,8 +158,13 @@ static bool cfg_add_route(cJSON *arr, const struct rt_route_def *d)
 	b = cJSON_AddArrayToObject(o, "backends");
 	ok = ok && b != NULL;
 	for (unsigned i = 0; ok && i < d->n_backends; i++) {
-		cJSON *s = cJSON_CreateString(d->backends[i].url);
+		/* A weighted backend prints as the object form, which reads back. */
+		unsigned w = d->backends[i].weight;
+		cJSON *s = w > 1 ? cJSON_CreateObject() : cJSON_CreateString(d->backends[i].url);
 		ok = s != NULL && cJSON_AddItemToArray(b, s);
+		if (ok && w > 1)
+			ok = cJSON_AddStringToObject(s, "url", d->backends[i].url) != NULL &&
+			     cJSON_AddNumberToObject(s, "weight", w) != NULL;
 	}
 	/* The addresses the backends resolved to, in the same order: what the gateway will
 	 * connect to. The parser accepts the key back and ignores it (it resolves afresh). */
@@ -242,6 +247,7 @@ int config_print_json(const struct wsg_config *cfg, FILE *out)
 	    {"drain-timeout", cfg->drain_timeout_ms},
 	    {"health-interval", cfg->health_interval_ms},
 	    {"jwt-leeway", cfg->jwt_leeway_ms},
+	    {"fail-timeout", cfg->fail_timeout_ms},
 	};
 	for (size_t i = 0; ok && i < sizeof(durs) / sizeof(durs[0]); i++) {
 		cfg_fmt_duration(buf, sizeof(buf), durs[i].ms);
@@ -284,6 +290,9 @@ int config_print_json(const struct wsg_config *cfg, FILE *out)
 	                                   cfg_lb_name(cfg->lb, cfg->lb_header, buf, sizeof(buf)));
 	if (ok && cfg->health_path != NULL)
 		ok = cJSON_AddStringToObject(o, "health-path", cfg->health_path) != NULL;
+	ok = ok && cJSON_AddNumberToObject(o, "health-fails", cfg->health_fails) != NULL;
+	ok = ok && cJSON_AddNumberToObject(o, "health-passes", cfg->health_passes) != NULL;
+	ok = ok && cJSON_AddNumberToObject(o, "max-fails", cfg->max_fails) != NULL;
 	ok = ok && cJSON_AddBoolToObject(o, "trust-forwarded", cfg->trust_forwarded) != NULL;
 	ok = ok && cJSON_AddStringToObject(o, "log-level",
 	                                   (unsigned)cfg->log_level < 4 ? levels[cfg->log_level]

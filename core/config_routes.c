@@ -34,13 +34,50 @@ static char *cfg_trim(char *s)
 	return s;
 }
 
-static int cfg_route_add_backend(struct rt_route_def *def, const char *url, char *why, size_t wl)
+/* A backend weight, 1..100 (SPEC.md), from its text. */
+static int cfg_weight(const char *url, const char *v, unsigned *out, char *why, size_t wl)
+{
+	char q[512];
+	unsigned long u = 0;
+	size_t n = strlen(v);
+
+	if (n >= 1 && n <= 3 && strspn(v, "0123456789") == n)
+		u = strtoul(v, NULL, 10);
+	if (u < 1 || u > 100) {
+		config__errf(why, wl, "backend \"%s\": weight \"%s\" (1..100)",
+		             config__q(q, sizeof(q), url), v);
+		return -1;
+	}
+	*out = (unsigned)u;
+	return 0;
+}
+
+/* url is ws://host:port[/path] with an optional "@WEIGHT" (SPEC.md: ws://h:9000@3); weight
+ * (0 = none given) comes from a JSON backend object's "weight" instead. */
+static int cfg_route_add_backend(struct rt_route_def *def, const char *url, unsigned weight,
+                                 char *why, size_t wl)
 {
 	struct rt_backend_def *nb;
+	char buf[2304];
 
 	if (*url == '\0') {
 		config__errf(why, wl, "empty backend");
 		return -1;
+	}
+	/* A trailing "@digits" is the weight; any other '@' is user info, which the URL
+	 * parser refuses. */
+	const char *at = strrchr(url, '@');
+	if (at != NULL && at[1] != '\0' && strspn(at + 1, "0123456789") == strlen(at + 1)) {
+		size_t n = (size_t)(at - url);
+		if (n >= sizeof(buf)) {
+			config__errf(why, wl, "backend URL too long");
+			return -1;
+		}
+		memcpy(buf, url, n);
+		buf[n] = '\0';
+		if (cfg_weight(buf, at + 1, &weight, why, wl) != 0)
+			return -1;
+		url = buf;
 	}
 	nb = realloc(def->backends, ((size_t)def->n_backends + 1) * sizeof(*nb));
 	if (nb == NULL) {
@@ -50,8 +87,53 @@ static int cfg_route_add_backend(struct rt_route_def *def, const char *url, char
 	def->backends = nb;
 	if (rt_backend_def_parse(url, &nb[def->n_backends], why, wl) != 0)
 		return -1;
+	nb[def->n_backends].weight = weight;
 	def->n_backends++;
 	return 0;
+}
+
+/* A JSON backend object: {"url": "ws://h:9000", "weight": 3}. */
+static int cfg_json_backend_obj(struct rt_route_def *def, const cJSON *o, char *key, size_t kl,
+                                char *why, size_t wl)
+{
+	const cJSON *url = NULL, *weight = NULL, *m;
+	size_t base = strlen(key);
+	unsigned w = 0;
+
+	cJSON_ArrayForEach(m, o)
+	{
+		const char *k = m->string ? m->string : "";
+		snprintf(key + base, kl - base, ".%s", k);
+		if (strcmp(k, "url") == 0 && cJSON_IsString(m)) {
+			url = m;
+		} else if (strcmp(k, "weight") == 0 && cJSON_IsNumber(m)) {
+			weight = m;
+		} else if (strcmp(k, "url") == 0 || strcmp(k, "weight") == 0) {
+			config__errf(why, wl, "expected a %s, got %s",
+			             k[0] == 'u' ? "string" : "number", config__json_type(m));
+			return -1;
+		} else {
+			config__errf(why, wl, "unknown backend key");
+			return -1;
+		}
+	}
+	key[base] = '\0';
+	if (url == NULL) {
+		config__errf(why, wl, "backend object without \"url\"");
+		return -1;
+	}
+	if (weight != NULL) {
+		char num[32];
+		double d = weight->valuedouble;
+		snprintf(num, sizeof(num), "%g", d);
+		if (d != (double)(long)d) {
+			config__errf(why, wl, "weight \"%s\" (1..100)", num);
+			return -1;
+		}
+		if (cfg_weight(url->valuestring, num, &w, why, wl) != 0)
+			return -1;
+	}
+	return cfg_route_add_backend(def, url->valuestring, w, why, wl);
 }
 
 static int cfg_route_set_path(struct rt_route_def *def, const char *path, char *why, size_t wl)
@@ -199,7 +281,7 @@ int config_parse_route(const char *spec, struct rt_route_def *def, char *err, si
 	}
 	/* strsep, not strtok: "a,,b" must be an empty backend, not two */
 	for (char *p = eq; (tok = strsep(&p, ",")) != NULL;)
-		if (cfg_route_add_backend(def, cfg_trim(tok), err, err_len) != 0)
+		if (cfg_route_add_backend(def, cfg_trim(tok), 0, err, err_len) != 0)
 			goto out_free_s;
 	for (tok = opts ? strtok_r(opts, ";", &save) : NULL; tok != NULL;
 	     tok = strtok_r(NULL, ";", &save)) {
@@ -348,7 +430,7 @@ static int cfg_json_route_obj(const cJSON *o, unsigned idx, struct rt_route_def 
 			const cJSON *e;
 			if (cJSON_IsString(m)) {
 				if ((is_backend
-				         ? cfg_route_add_backend(&def, m->valuestring, why, wl)
+				         ? cfg_route_add_backend(&def, m->valuestring, 0, why, wl)
 				         : cfg_route_set(&def, k, m->valuestring, why, wl)) != 0)
 					goto out_fail;
 				continue;
@@ -362,13 +444,18 @@ static int cfg_json_route_obj(const cJSON *o, unsigned idx, struct rt_route_def 
 			cJSON_ArrayForEach(e, m)
 			{
 				snprintf(key, kl, "routes[%u].%s[%u]", idx, k, i++);
+				if (is_backend && cJSON_IsObject(e)) {
+					if (cfg_json_backend_obj(&def, e, key, kl, why, wl) != 0)
+						goto out_fail;
+					continue;
+				}
 				if (!cJSON_IsString(e)) {
 					config__errf(why, wl, "expected a string, got %s",
 					             config__json_type(e));
 					goto out_fail;
 				}
 				if ((is_backend
-				         ? cfg_route_add_backend(&def, e->valuestring, why, wl)
+				         ? cfg_route_add_backend(&def, e->valuestring, 0, why, wl)
 				         : cfg_route_set(&def, k, e->valuestring, why, wl)) != 0)
 					goto out_fail;
 			}

@@ -1,11 +1,10 @@
 /* Which settings this build can enforce.
  *
  * Every setting of SPEC.md is parsed and validated by config.c, but some features behind them
- * are not built yet (balancing policies, health checks, the access log). A security setting that is
- * accepted but not enforced would be worse than an error: an operator who asks for origin
- * checks must not silently get an open gateway. So they are refused, at start (exit 2, one
- * line naming the flag) and on SIGHUP (the reload is rejected), like any other bad setting.
- * This file shrinks as the features land. */
+ * are not built yet (the access log). A setting that is accepted but not enforced would be
+ * worse than an error: an operator who asks for a feature must not silently get none. So they are
+ * refused, at start (exit 2, one line naming the flag) and on SIGHUP (the reload is rejected), like
+ * any other bad setting. This file shrinks as the features land. */
 #include "core/config.h"
 
 #include <stdio.h>
@@ -19,21 +18,9 @@ static int config_refuse(char *err, size_t err_len, const char *what, const char
 
 int config_check_enforceable(const struct wsg_config *cfg, char *err, size_t err_len)
 {
-	/* A security setting that is accepted but not enforced would be worse than an error:
-	 * an operator who asks for a feature must not silently get none. */
-	if (cfg->lb != RT_LB_ROUND_ROBIN)
-		return config_refuse(err, err_len, "--lb",
-		                     "a balancing policy other than round-robin");
+	/* A setting that is accepted but not enforced would be worse than an error: an
+	 * operator who asks for a feature must not silently get none. */
 	if (cfg->access_log != NULL && strcmp(cfg->access_log, "off") != 0)
 		return config_refuse(err, err_len, "--access-log", "the access log");
-	if (cfg->health_path != NULL)
-		return config_refuse(err, err_len, "--health-path", "active health checks");
-	for (unsigned i = 0; i < cfg->n_routes; i++) {
-		const struct rt_route_def *r = &cfg->routes[i];
-		char what[300];
-		snprintf(what, sizeof(what), "--route \"%s\"", r->path);
-		if (r->has_lb && r->lb != RT_LB_ROUND_ROBIN)
-			return config_refuse(err, err_len, what, "lb= other than round-robin");
-	}
 	return 0;
 }

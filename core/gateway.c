@@ -31,14 +31,16 @@
 #include "core/admission_token.h"
 #include "core/conn.h"
 #include "core/conn_tls.h"
+#include "core/health_probe.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/worker.h"
 #include "router/rt.h"
 #include "tls/tls.h"
 
-/* Signals, the workers' reply queues and the admin listener's fds: what the loop polls. */
-#define GATEWAY_POLL_MAX 1100
+/* Signals, the workers' reply queues, the health checks in flight (at most 64) and the admin
+ * listener's fds: what the loop polls. */
+#define GATEWAY_POLL_MAX 1164
 
 static uint64_t gateway_clock_ms(void)
 {
@@ -142,7 +144,10 @@ struct rt_table *gateway_table_new(struct gateway *gw, const struct rt_route_def
 			if (defs[i].backends[j].tls &&
 			    gateway_tls_client_ctx(gw, !defs[i].tls_no_verify, err, err_len) != 0)
 				return NULL;
-	struct rt_table *t = rt_table_new(defs, n, err, err_len);
+	/* Routes without lb= get the gateway's --lb (the one it started with: a reload reads
+	 * only the file's routes). */
+	const struct rt_lb_default dflt = {gw->cfg->lb, gw->cfg->lb_header};
+	struct rt_table *t = rt_table_new_lb(defs, n, &dflt, err, err_len);
 	if (t == NULL)
 		return NULL;
 	if (admission_attach(t, gw->cfg, err, err_len) != 0) {
@@ -300,13 +305,19 @@ static int gateway_control_loop(struct gateway *gw, struct admin *admin, int sfd
 	bool draining = false;
 	bool stopped = false;
 	uint64_t drain_deadline = 0;
+	/* Active health checks (router/health.h has the verdicts): only when there are routes. */
+	struct health_probe *hp = gw->app->routes ? health_probe_new(cfg) : NULL;
 	for (;;) {
 		struct pollfd fds[GATEWAY_POLL_MAX];
 		unsigned n = 0;
 		fds[n++] = (struct pollfd){.fd = sfd, .events = POLLIN};
-		for (unsigned i = 0; i < gw->n_workers && n < GATEWAY_POLL_MAX - 8; i++)
+		for (unsigned i = 0; i < gw->n_workers && n < GATEWAY_POLL_MAX - 72; i++)
 			fds[n++] = (struct pollfd){.fd = cmdq_reply_fd(&gw->workers[i].cmdq),
 			                           .events = POLLIN};
+		unsigned hp_first = n;
+		unsigned hp_n =
+		    health_probe_pollfds(hp, fds + n, GATEWAY_POLL_MAX - n, gateway_clock_ms());
+		n += hp_n;
 		unsigned admin_first = n;
 		if (admin != NULL)
 			n += admin_pollfds(admin, fds + n, GATEWAY_POLL_MAX - n);
@@ -334,6 +345,7 @@ static int gateway_control_loop(struct gateway *gw, struct admin *admin, int sfd
 		}
 		if (rc > 0)
 			gateway_take_replies(gw);
+		health_probe_on_poll(hp, fds + hp_first, rc > 0 ? hp_n : 0, now);
 		if (admin != NULL && rc > 0)
 			admin_on_poll(admin, fds + admin_first, n - admin_first, now);
 		else if (admin != NULL)
@@ -348,6 +360,7 @@ static int gateway_control_loop(struct gateway *gw, struct admin *admin, int sfd
 			gateway_command_all(gw, WCMD_STOP);
 		}
 	}
+	health_probe_free(hp);
 	uint64_t cut = 0;
 	for (unsigned i = 0; i < gw->n_workers; i++)
 		cut += atomic_load(&gw->workers[i].drain_cut);

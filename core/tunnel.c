@@ -270,7 +270,7 @@ void tunnel_start(struct worker *w, struct conn *client, struct tunnel_dial *dia
 	}
 	rt_table_hold(table);
 	t->created_ms = w->now_ms;
-	dial->first = (uint16_t)rt_pick(route, w->seq++, 0, NULL);
+	tunnel__dial_pick(w, t);
 	client->owner = t;
 	client->ops = &tunnel__ops;
 	client->state = CONN_WAIT_BACKEND;
@@ -481,6 +481,7 @@ void tunnel_drain(struct worker *w, struct tunnel *t)
 		/* SPEC.md: a handshake still in progress when draining began gets 503. */
 		if (t->backend != NULL) {
 			struct conn *b = t->backend;
+			tunnel__lb_release(t);
 			t->backend = NULL;
 			b->owner = NULL;
 			conn_close(w, b);
@@ -507,6 +508,7 @@ static void tunnel_on_free(struct worker *w, struct conn *c)
 		t->client = NULL;
 	} else if (t->backend == c) {
 		t->backend = NULL;
+		tunnel__lb_release(t);
 		if (t->flags & TF_BACKEND_UP) {
 			t->flags &= (uint16_t)~TF_BACKEND_UP;
 			metrics_worker_backend_close(w->m,

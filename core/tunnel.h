@@ -36,6 +36,7 @@ struct tunnel_dial {
 	uint16_t tries;              /* backends attempted so far */
 	uint16_t timeouts;           /* attempts that hit --connect-timeout */
 	struct admission_token auth; /* the verified token: where it was, sub, expiry */
+	uint16_t skipped;            /* backends passed over because they are down */
 };
 
 enum tunnel_flag {
@@ -45,6 +46,7 @@ enum tunnel_flag {
 	TF_CLOSE_SEEN = 1u << 3, /* close_code/close_side are set */
 	TF_BACKEND_UP = 1u << 4, /* counted in its backend's active connections */
 	TF_MSG_RATE = 1u << 5,   /* client messages go through msg_rate */
+	TF_LB_HELD = 1u << 6,    /* counted in its backend's least-conn count (lb_conn_acquire) */
 };
 
 struct tunnel {

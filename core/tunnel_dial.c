@@ -8,7 +8,11 @@
  *
  * Backends are tried from the balancer's pick onward, each at most once; a refused connect,
  * a failed upgrade or --connect-timeout moves to the next; the client gets 504 when every
- * attempt timed out, 502 otherwise, or the backend's own non-101 status relayed.
+ * attempt timed out, 502 otherwise, or the backend's own non-101 status relayed. Backends that
+ * are down (router/health.h: active checks, or --max-fails passive ones) are passed over
+ * without a dial, so a route whose backends are all down answers 502 at once. Each failed
+ * attempt is a passive-check failure; each attempt holds one least-conn count
+ * (lb_conn_acquire) from its dial until it fails or its backend conn is freed (TF_LB_HELD).
  *
  * Rejected: parsing the client's head again for every attempt (the previous design kept
  * nothing but re-tokenised the head up to three times per connection). */
@@ -18,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -29,6 +34,8 @@
 #include "core/metrics.h"
 #include "core/tunnel_int.h"
 #include "core/worker.h"
+#include "router/health.h"
+#include "router/lb.h"
 #include "router/rt.h"
 
 void tunnel__dial_free(struct worker *w, struct tunnel *t)
@@ -39,13 +46,76 @@ void tunnel__dial_free(struct worker *w, struct tunnel *t)
 	}
 }
 
+/* The key of the hash policies: the client's address (an IPv4-mapped IPv6 address hashes
+ * as the IPv4 one), or the first value of the route's header; false when there is none. */
+static bool tunnel_lb_key(const struct tunnel *t, uint64_t *key)
+{
+	const struct rt_route *r = t->route;
+	const struct conn *c = t->client;
+	if (r->lb == RT_LB_IP_HASH) {
+		if (c->peer.sa.sa_family == AF_INET) {
+			*key = lb_hash_bytes(&c->peer.in4.sin_addr, 4);
+			return true;
+		}
+		if (c->peer.sa.sa_family == AF_INET6) {
+			const struct in6_addr *a = &c->peer.in6.sin6_addr;
+			*key = IN6_IS_ADDR_V4MAPPED(a) ? lb_hash_bytes(a->s6_addr + 12, 4)
+			                               : lb_hash_bytes(a->s6_addr, 16);
+			return true;
+		}
+		return false;
+	}
+	if (r->lb == RT_LB_HEADER_HASH && r->lb_header != NULL) {
+		const struct http_request *req = &t->dial->req;
+		size_t n = strlen(r->lb_header);
+		for (unsigned i = 0; i < req->n_headers; i++) {
+			const struct http_header *h = &req->headers[i];
+			if (h->name.n == n && strncasecmp(h->name.p, r->lb_header, n) == 0) {
+				*key = lb_hash_bytes(h->value.p, h->value.n);
+				return true;
+			}
+		}
+	}
+	return false;
+}
+
+void tunnel__dial_pick(struct worker *w, struct tunnel *t)
+{
+	const struct rt_route *r = t->route;
+	struct tunnel_dial *d = t->dial;
+	/* Round robin is kept per worker and per route (a shared counter would let two routes
+	 * taking turns see only every other backend). */
+	if (w->lb_seq == NULL) /* once per worker: not per message */
+		w->lb_seq = calloc(METRICS_ROUTE_SLOTS, sizeof(*w->lb_seq));
+	uint64_t seq;
+	if (w->lb_seq != NULL && r->stat_slot < METRICS_ROUTE_SLOTS)
+		seq = w->lb_seq[r->stat_slot]++;
+	else
+		seq = w->seq++;
+	uint64_t key;
+	bool has_key = tunnel_lb_key(t, &key);
+	uint32_t first = lb_pick(r, seq, has_key ? &key : NULL, w->now_ms);
+	/* LB_NONE (all down): tunnel__dial_next passes over every backend and answers 502. */
+	d->first = first == LB_NONE ? 0 : (uint16_t)first;
+	d->skipped = 0;
+}
+
+void tunnel__lb_release(struct tunnel *t)
+{
+	if (!(t->flags & TF_LB_HELD))
+		return;
+	t->flags &= (uint16_t)~TF_LB_HELD;
+	lb_conn_release(t->route->backends[t->current].stat_slot);
+}
+
 static void tunnel_give_up(struct worker *w, struct tunnel *t)
 {
 	struct tunnel_dial *d = t->dial;
-	enum http_reject r = d->timeouts > 0 && d->timeouts == d->tries ? HTTP_REJ_GATEWAY_TIMEOUT
+	unsigned attempts = (unsigned)d->tries - d->skipped;
+	enum http_reject r = d->timeouts > 0 && d->timeouts == attempts ? HTTP_REJ_GATEWAY_TIMEOUT
 	                                                                : HTTP_REJ_BAD_GATEWAY;
-	LOG_DEBUG("backend_give_up", "tunnel=%llu tries=%u status=%u", (unsigned long long)t->id,
-	          d->tries, http_reject_status(r));
+	LOG_DEBUG("backend_give_up", "tunnel=%llu tries=%u down=%u status=%u",
+	          (unsigned long long)t->id, attempts, d->skipped, http_reject_status(r));
 	tunnel__dial_free(w, t);
 	handshake_reject(w, t->client, r);
 }
@@ -53,9 +123,17 @@ static void tunnel_give_up(struct worker *w, struct tunnel *t)
 void tunnel__backend_failed(struct worker *w, struct tunnel *t, bool timed_out, const char *why)
 {
 	struct conn *b = t->backend;
+	const struct rt_backend *be = &t->route->backends[t->current];
+	const struct wsg_config *cfg = w->gw->cfg;
 	if (timed_out)
 		t->dial->timeouts++;
-	metrics_worker_backend_failure(w->m, t->route->backends[t->current].stat_slot);
+	metrics_worker_backend_failure(w->m, be->stat_slot);
+	tunnel__lb_release(t);
+	/* Passive check: our own shortage (memory) says nothing about the backend. */
+	if (strcmp(why, "memory") != 0 &&
+	    health_passive_fail(be->stat_slot, w->now_ms, cfg->max_fails, cfg->fail_timeout_ms))
+		LOG_WARN("backend_down", "backend=%s check=passive fails=%u within_ms=%llu",
+		         be->url, cfg->max_fails, (unsigned long long)cfg->fail_timeout_ms);
 	if (b != NULL) {
 		LOG_DEBUG("backend_fail", "tunnel=%llu backend=%s why=%s",
 		          (unsigned long long)t->id, t->route->backends[t->current].url, why);
@@ -132,6 +210,10 @@ void tunnel__dial_next(struct worker *w, struct tunnel *t)
 		d->tries++;
 		t->current = (uint16_t)idx;
 		const struct rt_backend *b = &route->backends[idx];
+		if (!health_backend_is_up(b->stat_slot, w->now_ms)) {
+			d->skipped++;
+			continue;
+		}
 		metrics_worker_backend_attempt(w->m, b->stat_slot);
 		int fd = socket(b->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (fd == -1) {
@@ -155,6 +237,8 @@ void tunnel__dial_next(struct worker *w, struct tunnel *t)
 		}
 		bc->owner = t;
 		t->backend = bc;
+		lb_conn_acquire(b->stat_slot);
+		t->flags |= TF_LB_HELD;
 		if (b->addr_len <= sizeof(bc->peer))
 			memcpy(&bc->peer, &b->addr, b->addr_len);
 		if (b->tls) {
@@ -174,6 +258,7 @@ void tunnel__dial_next(struct worker *w, struct tunnel *t)
 			}
 		}
 		if (tunnel_write_request(w, t, bc, b) != 0) {
+			tunnel__lb_release(t);
 			t->backend = NULL;
 			bc->owner = NULL;
 			conn_close(w, bc);
@@ -272,6 +357,7 @@ void tunnel__on_backend_head(struct worker *w, struct tunnel *t, struct conn *b,
 	if (resp.status != 101) {
 		/* SPEC.md: a backend's non-101 answer is relayed as it is. */
 		metrics_worker_backend_failure(w->m, t->route->backends[t->current].stat_slot);
+		tunnel__lb_release(t);
 		tunnel__dial_free(w, t);
 		handshake_reject_status(w, t->client, resp.status, resp.reason);
 		t->backend = NULL;

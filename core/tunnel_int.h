@@ -38,6 +38,10 @@ static inline struct conn *tunnel__peer(const struct tunnel *t, const struct con
 void tunnel__note_close(struct tunnel *t, uint16_t code, unsigned side);
 
 /* tunnel_dial.c */
+/* The balancer's pick (router/lb.h) into t->dial->first; before the first tunnel__dial_next. */
+void tunnel__dial_pick(struct worker *w, struct tunnel *t);
+/* The backend attempt in t->current no longer counts for least-conn (idempotent). */
+void tunnel__lb_release(struct tunnel *t);
 void tunnel__dial_next(struct worker *w, struct tunnel *t);
 void tunnel__dial_free(struct worker *w, struct tunnel *t);
 void tunnel__on_backend_head(struct worker *w, struct tunnel *t, struct conn *b,

@@ -235,6 +235,7 @@ void worker_fini(struct worker *w)
 			conn_tls_saved_free(w->tls_resume[i]);
 		free(w->tls_resume);
 	}
+	free(w->lb_seq);
 	metrics_worker_free(w->m);
 	rbuf_pool_free(w->pool);
 	slab_fini(&w->handshakes);

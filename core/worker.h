@@ -91,6 +91,7 @@ struct worker {
 	_Atomic uint64_t drain_cut; /* clients cut at --drain-timeout; read: control thread */
 	struct cmdq cmdq;           /* commands from the control thread, and replies */
 	void **tls_resume; /* wss:// backends' last TLS sessions, by backend slot (made lazily) */
+	uint32_t *lb_seq;  /* round-robin position per route slot (made lazily; tunnel_dial.c) */
 };
 
 /* user_data: gen:32 | slot:24 | op:8 (STYLE.md 4). */

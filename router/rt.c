@@ -1,7 +1,7 @@
 /* router/rt.c: the immutable routing table, its lookup, balancing and backend paths.
  *
  * Owns: building a table from plain route defs (control thread), and the pure functions the
- * workers call on a published table (rt_lookup, rt_pick, rt_backend_path), which never lock,
+ * workers call on a published table (rt_lookup, rt_backend_path), which never lock,
  * allocate or write to the table. Publication and reclamation live in rt_publish.c.
  *
  * Layout: one malloc holds the table header, the routes (in the order given, which is what
@@ -21,6 +21,8 @@
  * considered and left for when someone configures thousands of routes. */
 #include "router/rt.h"
 
+#include "router/lb.h"
+
 #include <arpa/inet.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -33,6 +35,7 @@
 #define RT_MAX_ROUTES   65536u
 #define RT_MAX_BACKENDS 65536u
 #define RT_MAX_URL      2048u
+#define RT_MAX_WEIGHT   100u /* SPEC.md: backend weights 1..100 */
 
 struct rt_table {
 	/* Tunnels holding the table (rt_table_hold). written: workers (relaxed add, release
@@ -116,8 +119,9 @@ static bool rt_same_sub(const char *a, const char *b)
 }
 
 /* Checks defs and returns the bytes the strings need, or SIZE_MAX with err set. */
-static size_t rt_defs_check(const struct rt_route_def *defs, unsigned n, unsigned *n_backends,
-                            char *err, size_t err_len)
+static size_t rt_defs_check(const struct rt_route_def *defs, unsigned n,
+                            const struct rt_lb_default *dflt, unsigned *n_backends, char *err,
+                            size_t err_len)
 {
 	char q[128];
 	size_t strings = 0;
@@ -156,6 +160,13 @@ static size_t rt_defs_check(const struct rt_route_def *defs, unsigned n, unsigne
 			rt_errf(err, err_len, "too many backends (at most %u)", RT_MAX_BACKENDS);
 			return SIZE_MAX;
 		}
+		for (unsigned k = 0; k < d->n_backends; k++)
+			if (d->backends[k].weight > RT_MAX_WEIGHT) {
+				rt_errf(err, err_len, "route \"%s\": backend weight %u (1..%u)",
+				        rt_quote(q, sizeof(q), d->path), d->backends[k].weight,
+				        RT_MAX_WEIGHT);
+				return SIZE_MAX;
+			}
 		nb += d->n_backends;
 
 		size_t plen = rt_path_norm_len(d->path);
@@ -181,6 +192,8 @@ static size_t rt_defs_check(const struct rt_route_def *defs, unsigned n, unsigne
 		strings += plen + 1;
 		if (d->lb_header != NULL)
 			strings += strlen(d->lb_header) + 1;
+		else if (!d->has_lb && dflt != NULL && dflt->lb_header != NULL)
+			strings += strlen(dflt->lb_header) + 1;
 		if (d->subprotocol != NULL)
 			strings += strlen(d->subprotocol) + 1;
 		for (unsigned k = 0; k < d->n_origins; k++)
@@ -239,6 +252,20 @@ static const char *rt_strs_dup(struct rt_strs *s, const char *src)
 struct rt_table *rt_table_new(const struct rt_route_def *defs, unsigned n, char *err,
                               size_t err_len)
 {
+	return rt_table_new_lb(defs, n, NULL, err, err_len);
+}
+
+static void rt_pools_free(struct rt_table *t)
+{
+	for (unsigned i = 0; i < t->n_routes; i++) {
+		lb_pool_free((struct lb_pool *)t->routes[i].lb_pool);
+		t->routes[i].lb_pool = NULL;
+	}
+}
+
+struct rt_table *rt_table_new_lb(const struct rt_route_def *defs, unsigned n,
+                                 const struct rt_lb_default *dflt, char *err, size_t err_len)
+{
 	unsigned nb = 0;
 	size_t n_origin_ptrs = 0;
 
@@ -246,7 +273,7 @@ struct rt_table *rt_table_new(const struct rt_route_def *defs, unsigned n, char 
 		rt_errf(err, err_len, "no routes given");
 		return NULL;
 	}
-	size_t strings = rt_defs_check(defs, n, &nb, err, err_len);
+	size_t strings = rt_defs_check(defs, n, dflt, &nb, err, err_len);
 	if (strings == SIZE_MAX)
 		return NULL;
 	for (unsigned i = 0; i < n; i++)
@@ -288,6 +315,11 @@ struct rt_table *rt_table_new(const struct rt_route_def *defs, unsigned n, char 
 		r->n_backends = d->n_backends;
 		r->lb = d->lb;
 		r->lb_header = d->lb_header ? rt_strs_dup(&s, d->lb_header) : NULL;
+		if (!d->has_lb && dflt != NULL) {
+			/* lb= not given: the gateway's --lb */
+			r->lb = dflt->lb;
+			r->lb_header = dflt->lb_header ? rt_strs_dup(&s, dflt->lb_header) : NULL;
+		}
 		r->auth = d->auth;
 		r->origins = origin_ptrs;
 		r->n_origins = d->n_origins;
@@ -314,12 +346,24 @@ struct rt_table *rt_table_new(const struct rt_route_def *defs, unsigned n, char 
 			memcpy(&b->addr, &bd->addr, sizeof(b->addr));
 			b->addr_len = bd->addr_len;
 			b->index = bi;
+			b->weight = (uint8_t)(bd->weight == 0 ? 1u : bd->weight);
+		}
+	}
+	for (unsigned i = 0; i < n; i++) {
+		struct rt_route *r = &t->routes[i];
+		r->lb_pool = lb_pool_new(r->lb, r->backends, r->n_backends);
+		if (r->lb_pool == NULL) {
+			rt_pools_free(t);
+			free(mem);
+			rt_errf(err, err_len, "out of memory building the route table");
+			return NULL;
 		}
 	}
 
 	if (n != 0) {
 		struct rt_sort_key *keys = malloc(n * sizeof(*keys));
 		if (keys == NULL) {
+			rt_pools_free(t);
 			free(mem);
 			rt_errf(err, err_len, "out of memory building the route table");
 			return NULL;
@@ -341,6 +385,8 @@ void rt_table_free(struct rt_table *t)
 {
 	if (t != NULL && t->ext != NULL && t->ext_free != NULL)
 		t->ext_free(t->ext);
+	if (t != NULL)
+		rt_pools_free(t);
 	free(t);
 }
 
@@ -462,33 +508,6 @@ const struct rt_route *rt_lookup(const struct rt_table *t, const char *path, siz
 		return r;
 	}
 	return NULL;
-}
-
-unsigned rt_pick(const struct rt_route *r, uint64_t seq, uint64_t key_hash, const uint32_t *conns)
-{
-	unsigned n = r->n_backends;
-
-	if (n <= 1)
-		return 0;
-	switch (r->lb) {
-	case RT_LB_IP_HASH:
-	case RT_LB_HEADER_HASH:
-		return (unsigned)(key_hash % n);
-	case RT_LB_LEAST_CONN: {
-		unsigned start = (unsigned)(seq % n), best = start;
-		if (conns == NULL)
-			return start;
-		for (unsigned i = 1; i < n; i++) {
-			unsigned j = start + i < n ? start + i : start + i - n;
-			if (conns[j] < conns[best])
-				best = j;
-		}
-		return best;
-	}
-	case RT_LB_ROUND_ROBIN:
-		break;
-	}
-	return (unsigned)(seq % n);
 }
 
 int rt_backend_path(const struct rt_route *r, const struct rt_backend *b, const char *path,

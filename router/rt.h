@@ -35,6 +35,7 @@ struct rt_backend_def {
 	char *path;                   /* the URL's path without a trailing '/', "" when none */
 	struct sockaddr_storage addr; /* resolved on the control thread */
 	socklen_t addr_len;
+	unsigned weight; /* 1..100 (ws://h:9000@3, "weight": 3); 0 = the default, 1 */
 };
 
 /* One route as configured (flag or JSON); plain data, owned by whoever built it. */
@@ -66,8 +67,12 @@ struct rt_backend {
 	struct sockaddr_storage addr;
 	socklen_t addr_len;
 	unsigned index;     /* position in the table's flat backend array */
-	uint32_t stat_slot; /* the counters' slot for this backend URL (rt_table_set_stat_slots) */
+	uint32_t stat_slot; /* the counters' slot for this backend URL (rt_table_set_stat_slots);
+	                     * also its health and least-conn state (router/health.h, lb.h) */
+	uint8_t weight;     /* 1..100 */
 };
+
+struct lb_pool;
 
 struct rt_route {
 	const char *path;
@@ -76,6 +81,7 @@ struct rt_route {
 	unsigned n_backends;
 	enum rt_lb lb;
 	const char *lb_header;
+	const struct lb_pool *lb_pool; /* the policy's data (router/lb.h), built with the table */
 	enum rt_auth auth;
 	const char *const *origins;
 	unsigned n_origins;
@@ -98,6 +104,15 @@ struct rt_table;
  * the routes in the order given (rt_table_route). Control thread only. */
 struct rt_table *rt_table_new(const struct rt_route_def *defs, unsigned n, char *err,
                               size_t err_len);
+/* The gateway-wide --lb, for routes without lb= (has_lb false). */
+struct rt_lb_default {
+	enum rt_lb lb;
+	const char *lb_header; /* header-hash:NAME; borrowed */
+};
+/* rt_table_new with a default policy (dflt NULL: round-robin). Also fails on a backend weight
+ * over 100. Each route gets its balancing data (router/lb.h). Control thread only. */
+struct rt_table *rt_table_new_lb(const struct rt_route_def *defs, unsigned n,
+                                 const struct rt_lb_default *dflt, char *err, size_t err_len);
 void rt_table_free(struct rt_table *t);
 
 unsigned rt_table_route_count(const struct rt_table *t);
@@ -122,15 +137,6 @@ void rt_table_set_stat_slots(struct rt_table *t, const uint32_t *route_slots,
  * subprotocol the client did not offer never matches. NULL when nothing matches. */
 const struct rt_route *rt_lookup(const struct rt_table *t, const char *path, size_t path_len,
                                  const char *offered, size_t offered_len);
-
-/* The backend index (0..n_backends-1) to try first. seq is the calling worker's own
- * per-connection counter (round-robin is kept per worker); key_hash is the client IP hash or
- * the header hash for the hash policies; conns (may be NULL) holds each backend's active
- * connection count for least-conn, indexed like r->backends (a route's backends are
- * contiguous in the table, so with a per-table array pass `all + r->backends[0].index`);
- * least-conn takes the smallest count, scanning from seq % n so ties rotate. Later tries go
- * on from there, each backend once. */
-unsigned rt_pick(const struct rt_route *r, uint64_t seq, uint64_t key_hash, const uint32_t *conns);
 
 /* Builds the path the backend sees (SPEC.md): the backend URL's path, then the client's path
  * with the route's prefix removed when strip_prefix ("/chat" gives "/"). path is the path
@@ -160,6 +166,10 @@ void rt_reclaim(void);
  * runs in the first rt_reclaim after every worker passed a quiescent point. Control thread.
  * 0, or -1 when out of memory (obj is then not freed: leaked rather than freed early). */
 int rt_retire_object(void *obj, void (*free_fn)(void *obj));
+/* How many tables rt_publish has published so far: a reader on the control thread (the health
+ * checker) notices a new table by this number changing, where comparing table pointers could be
+ * fooled by a new table allocated where a freed one was. Control thread only. */
+uint64_t rt_table_generation(void);
 /* Retired tables not yet freed (control thread; for tests and a gauge). */
 unsigned rt_retired_count(void);
 /* A tunnel keeps the table its route came from for its whole life (open connections are

@@ -53,6 +53,8 @@ struct rt_retired {
 
 static _Atomic(struct rt_table *) rt_current;
 static _Atomic uint64_t rt_epoch = 1;
+/* Tables published so far (rt_table_generation). Control thread only, like rt_publish. */
+static uint64_t rt_generation;
 static struct rt_slot *rt_slots; /* set before workers start, read-only while they run */
 static unsigned rt_n_slots;
 static struct rt_retired *rt_retired_head; /* control thread only */
@@ -80,6 +82,7 @@ void rt_publish(struct rt_table *next)
 	struct rt_table *old = atomic_exchange_explicit(&rt_current, next, memory_order_acq_rel);
 	uint64_t e = atomic_fetch_add_explicit(&rt_epoch, 1, memory_order_acq_rel);
 
+	rt_generation++;
 	if (old == NULL) {
 		free(node);
 		return;
@@ -191,4 +194,9 @@ void rt_shutdown(void)
 	free(rt_slots);
 	rt_slots = NULL;
 	rt_n_slots = 0;
+}
+
+uint64_t rt_table_generation(void)
+{
+	return rt_generation;
 }

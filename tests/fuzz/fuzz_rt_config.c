@@ -3,11 +3,13 @@
  * that parses has a port in range and a path without a trailing '/'; a table that builds
  * answers every lookup with a route whose path is a segment-boundary prefix of the request
  * path, and no longer matching route exists; rt_backend_path never reports more than it
- * wrote. Everything allocated is freed (LeakSanitizer in the fuzz build). */
+ * wrote; the balancer's pick is in range. Everything allocated is freed (LeakSanitizer in the fuzz
+ * build). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "router/lb.h"
 #include "router/rt.h"
 
 #define MAX_ROUTES 16
@@ -87,7 +89,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			    rt_backend_path(r, &r->backends[0], request, plen, out, sizeof(out));
 			if (len >= (int)sizeof(out))
 				abort();
-			if (rt_pick(r, (uint64_t)plen, 0, NULL) >= r->n_backends)
+			uint64_t key = lb_hash_bytes(request, plen);
+			uint32_t pick = lb_pick(r, (uint64_t)plen, &key, 0);
+			if (pick == LB_NONE || pick >= r->n_backends)
 				abort();
 		}
 		rt_table_free(t);

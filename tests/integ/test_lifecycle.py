@@ -471,7 +471,6 @@ def cli_unknown_flag_exits_2(ctx):
 def cli_unenforced_security_settings_exit_2(ctx):
     # settings whose enforcement is not built yet must be refused, never silently ignored:
     # an operator asking for tokens must not get an open gateway
-    _usage_error(ctx, _quiet_args() + ["--lb", "least-conn"], ["--lb"], "--lb least-conn")
     _usage_error(ctx, _quiet_args() + ["--jwt-secret", "s3cret"], ["--jwt-secret"], "--jwt-secret")
     _usage_error(ctx, _quiet_args() + ["--access-log", "-"], ["--access-log"], "--access-log -")
 

@@ -106,6 +106,28 @@ static void test_weightless_backend_as_one_string(void **state)
 	config_routes_free(b.routes, b.n);
 }
 
+static void test_backend_weights_in_both_forms(void **state)
+{
+	(void)state;
+	struct body b;
+
+	/* SPEC.md: ws://h:9000@3 in a SPEC string, {"url": ..., "weight": 3} in the file */
+	parse(&b, "{\"routes\": [{\"path\": \"/a\", \"backends\": [{\"url\": "
+	          "\"ws://127.0.0.1:9001\", \"weight\": 3}, \"ws://127.0.0.1:9002@100\", "
+	          "\"ws://127.0.0.1:9003\"]}, \"/b=ws://127.0.0.1:9004@7,ws://127.0.0.1:9005\"]}");
+	expect_ok(&b);
+	assert_int_equal(b.n, 2);
+	assert_int_equal(b.routes[0].backends[0].weight, 3);
+	assert_string_equal(b.routes[0].backends[0].url, "ws://127.0.0.1:9001");
+	assert_int_equal(b.routes[0].backends[1].weight, 100);
+	assert_string_equal(b.routes[0].backends[1].url, "ws://127.0.0.1:9002");
+	assert_int_equal(b.routes[0].backends[2].weight, 0); /* default: 1 */
+	assert_int_equal(b.routes[1].backends[0].weight, 7);
+	assert_string_equal(b.routes[1].backends[0].url, "ws://127.0.0.1:9004");
+	assert_int_equal(b.routes[1].backends[1].weight, 0);
+	config_routes_free(b.routes, b.n);
+}
+
 static void test_empty_list_and_unterminated_body(void **state)
 {
 	(void)state;
@@ -203,8 +225,19 @@ static void test_bad_bodies_name_key_and_value(void **state)
 	           "routes[0].backends[1]: backend \"ftp://x\": expected ws://host[:port][/path] "
 	           "or wss://");
 	expect_err(
-	    "{\"routes\": [{\"path\": \"/a\", \"backends\": [{\"url\": \"ws://127.0.0.1:1\"}]}]}",
-	    "routes[0].backends[0]: expected a string, got an object");
+	    "{\"routes\": [{\"path\": \"/a\", \"backends\": [{\"url\": \"ws://127.0.0.1:1\", "
+	    "\"weight\": 101}]}]}",
+	    "routes[0].backends[0]: backend \"ws://127.0.0.1:1\": weight \"101\" (1..100)");
+	expect_err("{\"routes\": [{\"path\": \"/a\", \"backends\": [{\"weight\": 2}]}]}",
+	           "routes[0].backends[0]: backend object without \"url\"");
+	expect_err(
+	    "{\"routes\": [{\"path\": \"/a\", \"backends\": [{\"url\": \"ws://127.0.0.1:1\", "
+	    "\"wieght\": 2}]}]}",
+	    "routes[0].backends[0].wieght: unknown backend key");
+	expect_err(
+	    "{\"routes\": [\"/a=ws://127.0.0.1:1@0\"]}",
+	    "routes[0]: \"/a=ws://127.0.0.1:1@0\": backend \"ws://127.0.0.1:1\": weight \"0\" "
+	    "(1..100)");
 	expect_err("{\"routes\": [{\"path\": \"/a\", \"backends\": \"ws://127.0.0.1:1\", "
 	           "\"strip-prefix\": \"maybe\"}]}",
 	           "routes[0].strip-prefix: strip-prefix: expected true or false, got \"maybe\"");
@@ -258,6 +291,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_objects_and_spec_strings_parse_and_resolve),
 	    cmocka_unit_test(test_weightless_backend_as_one_string),
+	    cmocka_unit_test(test_backend_weights_in_both_forms),
 	    cmocka_unit_test(test_empty_list_and_unterminated_body),
 	    cmocka_unit_test(test_resolved_key_is_accepted_and_ignored),
 	    cmocka_unit_test(test_check_config_routes_read_back_as_a_body),

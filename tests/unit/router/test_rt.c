@@ -351,84 +351,7 @@ static void test_backend_path_fails_when_out_is_too_small(void **state)
 	defs_fini(&ds);
 }
 
-static const struct rt_route *pick_route(struct defs *ds, struct rt_table **t, enum rt_lb lb,
-                                         unsigned n)
-{
-	const char *urls[] = {"ws://h:1", "ws://h:2", "ws://h:3", "ws://h:4", "ws://h:5"};
-	add_route(ds, "/", NULL, n, urls)->lb = lb;
-	*t = build(ds);
-	return rt_table_route(*t, 0);
-}
-
-static void test_pick_round_robin_spread_is_exactly_even(void **state)
-{
-	(void)state;
-	struct defs ds = {0};
-	struct rt_table *t;
-	const struct rt_route *r = pick_route(&ds, &t, RT_LB_ROUND_ROBIN, 5);
-	unsigned hits[5] = {0};
-
-	for (uint64_t seq = 0; seq < 100000; seq++)
-		hits[rt_pick(r, seq, 0, NULL)]++;
-	for (unsigned i = 0; i < 5; i++)
-		assert_int_equal(hits[i], 20000);
-	/* counters wrap: the pick is still in range */
-	assert_int_equal(rt_pick(r, UINT64_MAX, 0, NULL), UINT64_MAX % 5);
-	rt_table_free(t);
-	defs_fini(&ds);
-}
-
-static void test_pick_hash_policies_use_key_hash(void **state)
-{
-	(void)state;
-	struct defs ds = {0};
-	struct rt_table *t;
-	const struct rt_route *r = pick_route(&ds, &t, RT_LB_IP_HASH, 3);
-
-	for (uint64_t seq = 0; seq < 10; seq++)
-		assert_int_equal(rt_pick(r, seq, 0xdeadbeef, NULL), 0xdeadbeefu % 3);
-	rt_table_free(t);
-	defs_fini(&ds);
-
-	r = pick_route(&ds, &t, RT_LB_HEADER_HASH, 3);
-	assert_int_equal(rt_pick(r, 7, 5, NULL), 2);
-	rt_table_free(t);
-	defs_fini(&ds);
-}
-
-static void test_pick_least_conn_takes_smallest_and_rotates_ties(void **state)
-{
-	(void)state;
-	struct defs ds = {0};
-	struct rt_table *t;
-	const struct rt_route *r = pick_route(&ds, &t, RT_LB_LEAST_CONN, 4);
-	const uint32_t conns[4] = {5, 2, 7, 2};
-	const uint32_t flat[4] = {0, 0, 0, 0};
-
-	assert_int_equal(rt_pick(r, 0, 0, conns), 1);
-	assert_int_equal(rt_pick(r, 1, 0, conns), 1);
-	assert_int_equal(rt_pick(r, 2, 0, conns), 3);
-	assert_int_equal(rt_pick(r, 3, 0, conns), 3);
-	for (uint64_t seq = 0; seq < 8; seq++)
-		assert_int_equal(rt_pick(r, seq, 0, flat), seq % 4);
-	/* no counters: round robin */
-	assert_int_equal(rt_pick(r, 6, 0, NULL), 2);
-	rt_table_free(t);
-	defs_fini(&ds);
-}
-
-static void test_pick_single_backend_is_zero(void **state)
-{
-	(void)state;
-	struct defs ds = {0};
-	struct rt_table *t;
-	const struct rt_route *r = pick_route(&ds, &t, RT_LB_LEAST_CONN, 1);
-	const uint32_t conns[1] = {9};
-
-	assert_int_equal(rt_pick(r, 12345, 678, conns), 0);
-	rt_table_free(t);
-	defs_fini(&ds);
-}
+/* The balancing policies are tested in test_lb.c. */
 
 struct url_case {
 	const char *url;
@@ -526,10 +449,6 @@ int main(void)
 	    cmocka_unit_test(test_empty_table_and_null_lookups),
 	    cmocka_unit_test(test_backend_path_composition),
 	    cmocka_unit_test(test_backend_path_fails_when_out_is_too_small),
-	    cmocka_unit_test(test_pick_round_robin_spread_is_exactly_even),
-	    cmocka_unit_test(test_pick_hash_policies_use_key_hash),
-	    cmocka_unit_test(test_pick_least_conn_takes_smallest_and_rotates_ties),
-	    cmocka_unit_test(test_pick_single_backend_is_zero),
 	    cmocka_unit_test(test_backend_url_parses_good_forms),
 	    cmocka_unit_test(test_backend_url_rejects_bad_forms_naming_the_url),
 	};
