@@ -198,6 +198,50 @@ def tls13_key_update_then_upgrade(ctx):
 
 
 @runner.test(timeout=60)
+def tls12_renegotiation_is_refused_and_the_gateway_serves_on(ctx):
+    """s_client's 'R' asks for a TLS 1.2 renegotiation (a ClientHello inside the session).
+    wolfSSL refuses it with an alert and the session ends: client-initiated renegotiation is
+    a CPU sink for attackers, and no WebSocket client needs it. Nothing relayed is lost: the
+    gateway is fine afterwards and answers the next client."""
+    gw = tls_gateway(ctx, ctx.echo().url)
+    argv = ["openssl", "s_client", "-connect", f"127.0.0.1:{gw.tls_port}", "-servername",
+            "a.example", "-CAfile", pki("ca.crt"), "-tls1_2"]
+    p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        time.sleep(0.5)
+        p.stdin.write(b"R\n")
+        p.stdin.flush()
+        time.sleep(1.0)
+        try:
+            p.stdin.write(upgrade_request(path="/", host="a.example"))
+            p.stdin.flush()
+        except BrokenPipeError:
+            pass
+        out, _ = p.communicate(b"", timeout=T(10))
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        out, _ = p.communicate()
+    text = out.decode("latin-1")
+    check("RENEGOTIATING" in text, f"s_client asked for a renegotiation:\n{text[-800:]}")
+    check("HTTP/1.1 101" not in text, f"the renegotiated session was served:\n{text[-800:]}")
+    check("alert" in text, f"no alert ended the session:\n{text[-800:]}")
+    p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        time.sleep(0.5)
+        p.stdin.write(upgrade_request(path="/", host="a.example"))
+        p.stdin.flush()
+        time.sleep(1.0)
+        out, _ = p.communicate(b"", timeout=T(10))
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        out, _ = p.communicate()
+    text = out.decode("latin-1")
+    check("HTTP/1.1 101" in text, f"the next client after the refused renegotiation:\n{text[-800:]}")
+
+
+@runner.test(timeout=60)
 def min_version_1_3_refuses_1_2(ctx):
     gw = tls_gateway(ctx, ctx.echo().url, extra=["--tls-min-version", "1.3"])
     rc, out = s_client(gw.tls_port, "-servername", "a.example", "-tls1_2")
