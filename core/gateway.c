@@ -136,6 +136,34 @@ static int gateway_tls_client_ctx(struct gateway *gw, bool verify, char *err, si
 	return 0;
 }
 
+static void gateway_tls_ctx_free(void *c)
+{
+	tls_ctx_free(c);
+}
+
+/* SIGHUP: the verifying client context again, from --backend-ca (or the system bundle), so a
+ * CA file rotated in place takes effect for new wss:// dials. Open backend sessions hold
+ * references to the context they were made from; the old one is freed after every worker
+ * passed a quiescent point (no dial is using the pointer any more). A bad file is logged and
+ * the old context stays. */
+static void gateway_reload_backend_ca(struct gateway *gw)
+{
+	if (atomic_load_explicit(&gw->tls_client[0], memory_order_acquire) == NULL)
+		return; /* no wss:// backend was ever verified: nothing to refresh */
+	char why[400];
+	struct tls_ctx *c = tls_client_ctx_new(gw->cfg->backend_ca, true, why, sizeof(why));
+	if (c == NULL) {
+		LOG_ERROR("backend_ca_reload_failed", "file=%s why=\"%s\"",
+		          gw->cfg->backend_ca ? gw->cfg->backend_ca : "(system bundle)", why);
+		return;
+	}
+	struct tls_ctx *old = atomic_exchange_explicit(&gw->tls_client[0], c, memory_order_acq_rel);
+	if (old != NULL && rt_retire_object(old, gateway_tls_ctx_free) != 0)
+		LOG_WARN("tls_retire", "why=\"out of memory: the old backend context is leaked\"");
+	LOG_INFO("backend_ca_reloaded", "file=%s",
+	         gw->cfg->backend_ca ? gw->cfg->backend_ca : "(system bundle)");
+}
+
 struct rt_table *gateway_table_new(struct gateway *gw, const struct rt_route_def *defs, unsigned n,
                                    char *err, size_t err_len)
 {
@@ -264,6 +292,7 @@ static void gateway_reload(struct gateway *gw)
 		/* No file to read routes from; the certificate files are read again all the
 		 * same (they may have been rotated in place). */
 		gateway_reload_tls(gw, gw->cfg);
+		gateway_reload_backend_ca(gw);
 		if (gw->app->routes)
 			(void)gateway_reload_auth(gw, NULL);
 		LOG_WARN("reload_skipped", "what=routes why=\"no --config file\"");
@@ -284,6 +313,7 @@ static void gateway_reload(struct gateway *gw)
 		return;
 	}
 	gateway_reload_tls(gw, &next);
+	gateway_reload_backend_ca(gw);
 	if (gateway_reload_auth(gw, &next) != 0) {
 		LOG_ERROR("reload_failed", "why=\"the JWT keys were refused: routes kept too\"");
 		config_fini(&next);

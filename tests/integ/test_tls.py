@@ -436,6 +436,35 @@ def wss_backends_verified_refused_and_unverified(ctx):
         stop()
 
 
+@runner.test(timeout=60)
+def sighup_rereads_the_backend_ca(ctx):
+    """--backend-ca rotated in place: new wss:// dials verify against the file as it is after
+    SIGHUP; a broken file is refused and the CA in use stays."""
+    make_pki()
+    port, stop = tls_backend_server()
+    try:
+        ca = os.path.join(PKI, "rotating-ca.crt")
+        shutil.copy(pki("other-ca.crt"), ca)
+        gw = ctx.gateway([f"/=wss://localhost:{port}"], args=["--backend-ca", ca])
+        check_eq(through(gw, "/")[0], 502, "the backend's CA is not in the file yet")
+        shutil.copy(pki("ca.crt"), ca)
+        gw.signal(signal.SIGHUP)
+        deadline = time.monotonic() + T(5)
+        while through(gw, "/")[0] != 101:
+            check(time.monotonic() < deadline, f"the new CA not used: {gw.stderr_tail(5)}")
+            time.sleep(0.1)
+        with open(ca, "w") as f:
+            f.write("not a certificate\n")
+        gw.signal(signal.SIGHUP)
+        deadline = time.monotonic() + T(5)
+        while "backend_ca_reload_failed" not in gw.stderr():
+            check(time.monotonic() < deadline, f"no backend_ca_reload_failed: {gw.stderr_tail(5)}")
+            time.sleep(0.1)
+        check_eq(through(gw, "/")[0], 101, "the CA in use after a refused reload")
+    finally:
+        stop()
+
+
 @runner.test(timeout=30)
 def check_config_validates_the_files(ctx):
     make_pki()
