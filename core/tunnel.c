@@ -206,6 +206,11 @@ void tunnel__on_control(struct worker *w, struct tunnel *t, struct conn *src)
 		const uint8_t *reason;
 		size_t reason_len;
 		ws_close_payload_split(payload, n, &code, &reason, &reason_len);
+		/* src closed first unless a close of ours or of the other side came before:
+		 * noted here, ahead of the tunnel__send_close below that would otherwise record
+		 * the passed-on close as the gateway's own. */
+		tunnel__note_close(t, code,
+		                   src == t->client ? METRICS_SIDE_CLIENT : METRICS_SIDE_BACKEND);
 		src->fail_code =
 		    code == 1005 ? 0 : code; /* for our own answer, if it comes to it */
 		if (dst != NULL && (dst->ws_flags & WSF_CLOSE_OWED)) {
