@@ -63,6 +63,8 @@ struct tunnel {
 	struct bucket msg_rate;      /* --msg-rate / msg-rate=: client data messages */
 	const char *fail_why;        /* static reason of the leg that broke a rule, for its close */
 	uint64_t bytes_up, bytes_down;
+	uint64_t msg_mark[2]; /* bytes_up / bytes_down where the last message ended, by enum
+	                       * metrics_dir: a message's size is the payload since then */
 };
 
 /* The client's head is complete and passed the checks: the tunnel takes dial (filled by the
