@@ -8,6 +8,12 @@
  * for EPOLLOUT) -> LINGER (our side shut, unread bytes such as a refused body discarded until
  * the client closes, so that our close does not reset the connection under the answer).
  *
+ * The calls that read the counters are built in other files of the admin (admin_int.h):
+ * /metrics in admin_metrics.c (text by core/prom.c), /stats in admin_stats.c, and the
+ * --admin-token check in admin_token.c; here they are only dispatched. Both sum the
+ * workers' counters with relaxed loads (no message to a worker), so they are answered at
+ * once like the probes.
+ *
  * Invariants: at most ADMIN_CONNS_MAX clients; when full, a new client evicts the oldest one
  * still reading (a health check is never refused because idle sockets hold every place). An
  * idle client owns no buffer; the head buffer starts at ADMIN_IN_FIRST bytes on the first
@@ -38,11 +44,16 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
+#include "core/admin_int.h"
 #include "core/bug.h"
 #include "core/gateway.h"
 #include "core/log.h"
+#include "core/prom.h"
 #include "proto/http1.h"
 
 #define ADMIN_CONNS_MAX    1024u                /* clients at once; then the oldest goes */
@@ -53,7 +64,7 @@
 #define ADMIN_ACCEPT_BATCH 64u                  /* accepts per call */
 #define ADMIN_EVENTS       64                   /* epoll events per call */
 #define ADMIN_ACCEPT_PAUSE 100u                 /* ms without accepting after EMFILE etc. */
-#define ADMIN_ALLOW        "GET, HEAD"          /* methods of /healthz and /readyz */
+#define ADMIN_ALLOW        "GET, HEAD"          /* methods of every call served so far */
 
 enum admin_state {
 	ADMIN_S_READ = 1, /* collecting the request head */
@@ -84,8 +95,16 @@ struct admin {
 	unsigned n_conns;               /* live clients */
 	bool accept_paused;             /* listener out of the epoll set after EMFILE and such */
 	uint64_t accept_resume_ms;
-	uint64_t evicted; /* clients cut to make room, for the log */
+	uint64_t evicted;     /* clients cut to make room, for the log */
+	struct admin_obs obs; /* /metrics and /stats: scratch sum, start time */
 };
+
+static uint64_t admin_clock_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
 
 /* ---- the listening socket ---- */
 
@@ -227,29 +246,29 @@ static void admin_conn_flush(struct admin *a, struct admin_conn *ac)
 
 /* Queues one answer and starts sending it. head_only (HEAD) keeps status and headers,
  * Content-Length included, and drops the body (RFC 9110 9.3.2). status 204 carries no
- * Content-Length and no body (RFC 9110 8.6, 15.3.5). allow, when not NULL, is sent as Allow.
- * The status line is always HTTP/1.1, also to an HTTP/1.0 client: RFC 9110 2.5 has a server
- * send the highest minor version it conforms to, and Connection: close means an HTTP/1.0
- * client never meets a 1.1 feature it lacks. */
-static void admin_reply(struct admin *a, struct admin_conn *ac, unsigned status, const char *reason,
-                        const char *body, const char *allow, bool head_only)
+ * Content-Length and no body (RFC 9110 8.6, 15.3.5). extra, when not NULL, is whole header
+ * lines ("Allow: GET\r\n"). The status line is always HTTP/1.1, also to an HTTP/1.0 client:
+ * RFC 9110 2.5 has a server send the highest minor version it conforms to, and Connection:
+ * close means an HTTP/1.0 client never meets a 1.1 feature it lacks. */
+static void admin_reply_typed(struct admin *a, struct admin_conn *ac, unsigned status,
+                              const char *reason, const char *ctype, const char *body, size_t blen,
+                              const char *extra, bool head_only)
 {
-	size_t blen = status == 204 ? 0 : strlen(body);
+	if (status == 204)
+		blen = 0;
 	char head[512];
 	int hn;
 	if (status == 204)
 		hn = snprintf(head, sizeof(head),
-		              "HTTP/1.1 204 %s\r\n%s%s%sCache-Control: no-store\r\n"
+		              "HTTP/1.1 204 %s\r\n%sCache-Control: no-store\r\n"
 		              "Connection: close\r\n\r\n",
-		              reason, allow ? "Allow: " : "", allow ? allow : "",
-		              allow ? "\r\n" : "");
+		              reason, extra ? extra : "");
 	else
 		hn = snprintf(head, sizeof(head),
-		              "HTTP/1.1 %u %s\r\nContent-Type: application/json\r\n"
-		              "Content-Length: %zu\r\n%s%s%sCache-Control: no-store\r\n"
+		              "HTTP/1.1 %u %s\r\nContent-Type: %s\r\n"
+		              "Content-Length: %zu\r\n%sCache-Control: no-store\r\n"
 		              "Connection: close\r\n\r\n",
-		              status, reason, blen, allow ? "Allow: " : "", allow ? allow : "",
-		              allow ? "\r\n" : "");
+		              status, reason, ctype, blen, extra ? extra : "");
 	/* The heads are ours and short; overflowing 512 bytes would be a bug here. */
 	WSG_BUG_ON(hn <= 0 || (size_t)hn >= sizeof(head));
 	size_t send_body = head_only ? 0 : blen;
@@ -264,6 +283,17 @@ static void admin_reply(struct admin *a, struct admin_conn *ac, unsigned status,
 	ac->out_off = 0;
 	ac->state = ADMIN_S_WRITE;
 	admin_conn_flush(a, ac);
+}
+
+/* A JSON answer; allow, when not NULL, is sent as Allow. */
+static void admin_reply(struct admin *a, struct admin_conn *ac, unsigned status, const char *reason,
+                        const char *body, const char *allow, bool head_only)
+{
+	char extra[64];
+	if (allow != NULL)
+		snprintf(extra, sizeof(extra), "Allow: %s\r\n", allow);
+	admin_reply_typed(a, ac, status, reason, "application/json", body, strlen(body),
+	                  allow ? extra : NULL, head_only);
 }
 
 static bool admin_str_is(struct http_str s, const char *lit)
@@ -332,6 +362,38 @@ static enum admin_body admin_check_body(const struct http_request *req)
 	return len > ADMIN_BODY_MAX ? ADMIN_BODY_LARGE : ADMIN_BODY_OK;
 }
 
+#define ADMIN_401_BODY "{\"error\":\"missing or wrong admin token\"}\n"
+
+/* GET or HEAD of /metrics (Prometheus text, core/admin_metrics.c) or /stats (JSON,
+ * core/admin_stats.c); the body is built in full, also for HEAD, so its Content-Length is
+ * the GET's. */
+static void admin_serve_counters(struct admin *a, struct admin_conn *ac, bool metrics,
+                                 bool head_only)
+{
+	if (metrics) {
+		struct prom_buf b;
+		prom_init(&b, ADMIN_METRICS_MAX);
+		if (admin__metrics_text(a->gw, &a->obs, &b) == 0)
+			admin_reply_typed(a, ac, 200, "OK",
+			                  "text/plain; version=0.0.4; charset=utf-8", b.p, b.len,
+			                  NULL, head_only);
+		else
+			admin_reply(a, ac, 500, "Internal Server Error",
+			            "{\"error\":\"out of memory\"}\n", NULL, head_only);
+		prom_fini(&b);
+		return;
+	}
+	size_t len = 0;
+	char *json = admin__stats_json(a->gw, &a->obs, admin_clock_ms(), &len);
+	if (json == NULL) {
+		admin_reply(a, ac, 500, "Internal Server Error", "{\"error\":\"out of memory\"}\n",
+		            NULL, head_only);
+		return;
+	}
+	admin_reply_typed(a, ac, 200, "OK", "application/json", json, len, NULL, head_only);
+	cJSON_free(json);
+}
+
 static void admin_route(struct admin *a, struct admin_conn *ac, const struct http_request *req)
 {
 	bool get = admin_str_is(req->method, "GET");
@@ -354,6 +416,26 @@ static void admin_route(struct admin *a, struct admin_conn *ac, const struct htt
 	}
 	bool healthz = admin_str_is(req->path, "/healthz");
 	bool readyz = admin_str_is(req->path, "/readyz");
+	bool metrics = admin_str_is(req->path, "/metrics");
+	bool stats = admin_str_is(req->path, "/stats");
+	/* SPEC.md: with --admin-token every call but the probes and /metrics needs the token
+	 * (OPTIONS / is HAProxy's default probe). */
+	bool open = healthz || readyz || metrics || (options && admin_str_is(req->path, "/"));
+	if (!open && !admin__token_ok(a->gw->cfg->admin_token, req)) {
+		admin_reply_typed(a, ac, 401, "Unauthorized", "application/json", ADMIN_401_BODY,
+		                  strlen(ADMIN_401_BODY),
+		                  "WWW-Authenticate: Bearer realm=\"wsgate-admin\"\r\n", head);
+		return;
+	}
+	if (metrics || stats) {
+		if (!get && !head) {
+			admin_reply(a, ac, 405, "Method Not Allowed",
+			            "{\"error\":\"method not allowed\"}\n", ADMIN_ALLOW, false);
+			return;
+		}
+		admin_serve_counters(a, ac, metrics, head);
+		return;
+	}
 	/* OPTIONS / is what HAProxy's `option httpchk` sends by default and it wants a 2xx or
 	 * 3xx: "/" stands in for the server as a whole (OPTIONS *, which the parser refuses as
 	 * not origin-form). Allow names what the health endpoints take; OPTIONS itself is
@@ -515,6 +597,10 @@ struct admin *admin_new(struct gateway *gw, int listen_fd)
 		return NULL;
 	a->gw = gw;
 	a->listen_fd = listen_fd;
+	a->obs.started_ms = admin_clock_ms();
+	struct timespec rt;
+	clock_gettime(CLOCK_REALTIME, &rt);
+	a->obs.started_unix = (double)rt.tv_sec + (double)rt.tv_nsec / 1e9;
 	a->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (a->epfd == -1)
 		goto out_free_a;
@@ -539,6 +625,7 @@ void admin_free(struct admin *a)
 	while (a->head != NULL)
 		admin_conn_close(a, a->head);
 	admin_free_dead(a);
+	free(a->obs.tot);
 	close(a->epfd);
 	close(a->listen_fd);
 	free(a);

@@ -10,9 +10,10 @@
 
 /* The admin listener, served by the control thread (never by a worker): small plain-HTTP
  * requests (HTTP/1.0 or 1.1), one answer each with Connection: close. GET and HEAD of
- * /healthz and /readyz for now. Nothing here blocks: every socket is non-blocking, the
- * control thread only learns readiness through the one pollfd admin_pollfds() gives it, and
- * each admin_on_poll() does a bounded amount of work. */
+ * /healthz, /readyz, /metrics (Prometheus text) and /stats (JSON) for now; with
+ * --admin-token every call but the first three needs "Authorization: Bearer TOKEN". Nothing here
+ * blocks: every socket is non-blocking, the control thread only learns readiness through the one
+ * pollfd admin_pollfds() gives it, and each admin_on_poll() does a bounded amount of work. */
 
 struct gateway;
 struct admin;

@@ -170,6 +170,10 @@ struct conn {
 	struct rbuf out;            /* bytes for the socket (after the transform) */
 	struct rbuf in;             /* for the layer above: the head being read */
 	uint32_t hold_len;          /* CF_HOLD: bytes at the send queue's tail held back */
+	uint32_t stamp_us;          /* the layer above: low 32 bits of worker.now_us at an event
+	                             * it times (a client: its accept until the 101, then the
+	                             * send of the keepalive ping awaiting its pong); differences
+	                             * are exact below 71 minutes */
 	struct twheel_entry timer;  /* one timer, owned by the layer above (but lingering) */
 	uint64_t last_rx_ms;        /* last bytes from the peer */
 	uint64_t deadline_ms;       /* the layer above's deadline (handshake, connect, close);

@@ -26,6 +26,7 @@
 #include "core/config.h"
 #include "core/conn.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/worker.h"
 #include "router/rt.h"
 #include "tls/tls.h"
@@ -33,7 +34,24 @@
 struct conn_tls {
 	struct conn_xf xf; /* first: what the transport sees */
 	struct tls_session *s;
+	bool hs_counted; /* client conns: tls_handshakes_total has its outcome */
 };
+
+/* tls_handshakes_total{version,result}, once per client-facing session: success when it
+ * opens, failure on a TLS error before that, aborted when the conn is freed first (EOF,
+ * reset, --handshake-timeout). Backend (wss://) sessions are not counted here: a backend's
+ * failure already shows in wsgate_backend_failures_total. */
+static void conn_tls_count(struct worker *w, struct conn *c, struct conn_tls *t,
+                           enum metrics_tls_result r)
+{
+	if (c->role != CONN_CLIENT || t->hs_counted)
+		return;
+	t->hs_counted = true;
+	enum metrics_tls_version v = METRICS_TLS_UNKNOWN;
+	if (r == METRICS_TLS_OK)
+		v = metrics_tls_version_of(tls_session_version(t->s));
+	metrics_worker_tls_handshake(w->m, v, r);
+}
 
 /* written: control thread (exchange); read: workers (acquire), once per handshake */
 static _Atomic(struct tls_ctx *) conn_tls_ctx;
@@ -116,9 +134,11 @@ static int conn_tls_input(struct worker *w, struct conn *c, const uint8_t *p, si
 	enum tls_rc rc = tls_session_input(t->s, p, n, &c->out, w->pool, conn_tls_deliver, &up);
 	if (rbuf_len(&c->out) != before)
 		worker_flush_later(w, c);
-	if (!was_open && tls_session_is_open(t->s))
+	if (!was_open && tls_session_is_open(t->s)) {
+		conn_tls_count(w, c, t, METRICS_TLS_OK);
 		LOG_DEBUG("tls_open", "slot=%u version=%s resumed=%d", c->slot,
 		          tls_session_version(t->s), tls_session_resumed(t->s));
+	}
 	switch (rc) {
 	case TLS_RC_OK:
 		return 0;
@@ -127,6 +147,8 @@ static int conn_tls_input(struct worker *w, struct conn *c, const uint8_t *p, si
 	case TLS_RC_FAILED:
 		break;
 	}
+	if (!tls_session_is_open(t->s))
+		conn_tls_count(w, c, t, METRICS_TLS_FAILED);
 	LOG_DEBUG("tls_fail", "slot=%u role=%s why=\"%s\"", c->slot,
 	          c->role == CONN_CLIENT ? "client" : "backend", tls_session_error(t->s));
 	return -1;
@@ -153,6 +175,7 @@ static void conn_tls_goodbye(struct worker *w, struct conn *c)
 static void conn_tls_release(struct worker *w, struct conn *c)
 {
 	struct conn_tls *t = (struct conn_tls *)c->xf;
+	conn_tls_count(w, c, t, METRICS_TLS_ABORTED); /* a no-op once the outcome is known */
 	tls_session_free(t->s, w->pool);
 	free(t);
 }

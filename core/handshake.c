@@ -175,6 +175,7 @@ void handshake_on_accept(struct worker *w, struct conn *c, bool over_limit)
 {
 	c->ops = &handshake_ops;
 	c->ip_ref = IPLIMIT_REF_NONE;
+	c->stamp_us = (uint32_t)w->now_us; /* handshake_duration_seconds runs from here */
 	if (over_limit)
 		c->ws_flags |= WSF_OVER_LIMIT;
 	if (c->kind == CONN_KIND_TLS && conn_tls_attach_server(w, c, conn_tls_current()) != 0) {

@@ -25,7 +25,17 @@
  * Slots are bounded (4096 routes, 16384 backends): a block is ~520 KiB of address space,
  * but it comes from mmap and only pages of slots actually used become resident.
  *
+ * Histograms live in the same block, as counters: one word per bucket (only its own
+ * observations; the exporter accumulates) plus a sum, so an observation is two load-store
+ * pairs like any counter, and metrics_sum adds them with everything else. Their bounds are
+ * fixed at build time (a series must not change its buckets between scrapes). A sum in
+ * integer microseconds or bytes keeps it exact; only the exporter turns it into seconds.
+ *
  * Rejected:
+ * - Per-observation atomics or a lock on shared histograms (HdrHistogram-style shared
+ *   arrays): a locked RMW per message, the cost the counters were built to avoid.
+ * - Log-linear buckets with sub-buckets (HdrHistogram, DDSketch): finer, but Prometheus
+ *   needs fixed le= bounds anyway, and 10-15 bounds per family is what dashboards use.
  * - One shared set of atomic counters with atomic_fetch_add: a locked RMW on a cache line
  *   every worker writes, on every message; the line bounces between cores.
  * - A lock around shared counters: worse still, and STYLE.md forbids mutexes on workers.
@@ -61,6 +71,9 @@ _Static_assert(sizeof(((struct metrics__shape *)0)->routes[0]) == 4 * sizeof(uin
 _Static_assert(offsetof(struct metrics__shape, routes) % 32 == 0, "a route slot is in one line");
 _Static_assert(sizeof(((struct metrics__shape *)0)->backends[0]) == 3 * sizeof(uint64_t),
                "backend slot size");
+_Static_assert(sizeof(((struct metrics__shape *)0)->msg_size_hist[0]) ==
+                   (METRICS_SIZE_SLOTS + 1) * sizeof(uint64_t),
+               "a size histogram is its slots and its sum");
 
 struct metrics_worker *metrics_worker_new(void)
 {
@@ -107,6 +120,26 @@ void metrics_sum(const struct metrics_worker *const *w, unsigned n, const struct
 	metrics_sum_range(w, n, r0, r0 + routes * METRICS__ROUTE_WORDS, out);
 	metrics_sum_range(w, n, b0, b0 + backends * METRICS__BACKEND_WORDS, out);
 	out->log_dropped = log_dropped_total();
+}
+
+/* Latency bounds in microseconds, and the same in seconds for the exporter. */
+static const uint32_t metrics_lat_bounds_us[METRICS_LAT_BOUNDS] = {
+    500,    1000,   2500,   5000,    10000,   25000,   50000,
+    100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000,
+};
+const double metrics_lat_bounds_s[METRICS_LAT_BOUNDS] = {
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+};
+const double metrics_size_bounds[METRICS_SIZE_BOUNDS] = {
+    64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216,
+};
+
+unsigned metrics_lat_slot(uint64_t us)
+{
+	unsigned i = 0;
+	while (i < METRICS_LAT_BOUNDS && us > metrics_lat_bounds_us[i])
+		i++;
+	return i;
 }
 
 static const char *const metrics_close_labels[METRICS_CLOSE_CODES] = {
@@ -335,4 +368,56 @@ void metrics_reg_map_table(struct metrics_reg *r, const struct rt_table *t, uint
 			backend_slots[b->index] = metrics_backend_slot(r, b->url);
 		}
 	}
+}
+
+const char *metrics_leg_label(enum metrics_leg l)
+{
+	switch (l) {
+	case METRICS_LEG_CLIENT:
+		return "client";
+	case METRICS_LEG_BACKEND:
+		return "backend";
+	case METRICS_LEG_COUNT:
+		break;
+	}
+	return NULL;
+}
+
+const char *metrics_tls_version_label(enum metrics_tls_version v)
+{
+	switch (v) {
+	case METRICS_TLS_UNKNOWN:
+		return "unknown";
+	case METRICS_TLS_12:
+		return "TLSv1.2";
+	case METRICS_TLS_13:
+		return "TLSv1.3";
+	case METRICS_TLS_VERSIONS:
+		break;
+	}
+	return NULL;
+}
+
+const char *metrics_tls_result_label(enum metrics_tls_result r)
+{
+	switch (r) {
+	case METRICS_TLS_OK:
+		return "success";
+	case METRICS_TLS_FAILED:
+		return "failure";
+	case METRICS_TLS_ABORTED:
+		return "aborted";
+	case METRICS_TLS_RESULTS:
+		break;
+	}
+	return NULL;
+}
+
+enum metrics_tls_version metrics_tls_version_of(const char *text)
+{
+	if (text != NULL && strcmp(text, "TLSv1.3") == 0)
+		return METRICS_TLS_13;
+	if (text != NULL && strcmp(text, "TLSv1.2") == 0)
+		return METRICS_TLS_12;
+	return METRICS_TLS_UNKNOWN;
 }

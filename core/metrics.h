@@ -49,6 +49,38 @@ enum metrics_slab {
 	METRICS_SLAB_COUNT
 };
 
+/* Histograms (SPEC.md handshake_duration_seconds, message_size_bytes, ping_rtt_seconds,
+ * send_queue_bytes). Fixed bounds; each slot counts the observations of its bucket alone
+ * (the exporter makes them cumulative), the last slot those above every bound (+Inf).
+ * Latency in microseconds: 0.5 ms .. 10 s in 1-2.5-5 steps (14 bounds), found by a short
+ * scan (a handshake or a pong, never per message). Sizes in bytes: 64 B .. 16 MiB in powers
+ * of 4 (10 bounds), found from the bit length (per message: a few instructions). */
+#define METRICS_LAT_BOUNDS  14u
+#define METRICS_LAT_SLOTS   (METRICS_LAT_BOUNDS + 1u)
+#define METRICS_SIZE_BOUNDS 10u
+#define METRICS_SIZE_SLOTS  (METRICS_SIZE_BOUNDS + 1u)
+
+/* ping_rtt_seconds{leg}: which leg the gateway's own keepalive ping went out on. */
+enum metrics_leg {
+	METRICS_LEG_CLIENT = 0, /* --ping-interval, to clients */
+	METRICS_LEG_BACKEND,    /* to backends (nothing pings them yet: always empty) */
+	METRICS_LEG_COUNT
+};
+
+/* tls_handshakes_total{version,result}, client-facing handshakes only. */
+enum metrics_tls_version {
+	METRICS_TLS_UNKNOWN = 0, /* not negotiated (the handshake did not finish) */
+	METRICS_TLS_12,          /* "TLSv1.2" */
+	METRICS_TLS_13,          /* "TLSv1.3" */
+	METRICS_TLS_VERSIONS
+};
+enum metrics_tls_result {
+	METRICS_TLS_OK = 0,  /* "success" */
+	METRICS_TLS_FAILED,  /* "failure": a TLS error (alert, bad record, no shared cipher) */
+	METRICS_TLS_ABORTED, /* "aborted": the conn ended first (EOF, reset, handshake timeout) */
+	METRICS_TLS_RESULTS
+};
+
 /* Close-code index space: 1000-1003 -> 0-3, 1007-1014 -> 4-11, 3000-4999 -> OTHER, anything
  * else -> NONE (see metrics_close_code_index). */
 #define METRICS_CLOSE_OTHER 12u
@@ -78,8 +110,17 @@ enum metrics_slab {
 	T slab_exhausted[METRICS_SLAB_COUNT];                                                      \
 	T auth_failures[METRICS_AUTH_REASONS]; /* [0] missing token, else by enum jwt_rc */        \
 	T rate_limited[METRICS_LIMIT_COUNT];                                                       \
-	T _pad[1]; /* routes[] starts on a 32-byte boundary (asserted in metrics.c) */             \
+	T tls_handshakes[METRICS_TLS_VERSIONS][METRICS_TLS_RESULTS];                               \
 	struct {                                                                                   \
+		T slots[METRICS_LAT_SLOTS];                                                        \
+		T sum; /* microseconds */                                                          \
+	} handshake_hist, ping_hist[METRICS_LEG_COUNT];                                            \
+	struct {                                                                                   \
+		T slots[METRICS_SIZE_SLOTS];                                                       \
+		T sum; /* bytes */                                                                 \
+	} msg_size_hist[METRICS_DIR_COUNT], send_queue_hist;                                       \
+	/* Aligned, not padded by hand: adding a counter above never misplaces routes[]. */        \
+	_Alignas(32) struct {                                                                      \
 		T messages[METRICS_DIR_COUNT];                                                     \
 		T bytes[METRICS_DIR_COUNT];                                                        \
 	} routes[METRICS_ROUTE_SLOTS]; /* by route slot: one route's four share a line */          \
@@ -159,6 +200,13 @@ const char *metrics_side_label(enum metrics_side s);
 const char *metrics_slab_label(enum metrics_slab s);
 /* "conns_per_ip", "conn_rate", "msg_rate"; NULL when out of range. */
 const char *metrics_limit_label(enum metrics_limit l);
+/* "client", "backend"; "unknown", "TLSv1.2", "TLSv1.3"; "success", "failure", "aborted".
+ * NULL when out of range. */
+const char *metrics_leg_label(enum metrics_leg l);
+const char *metrics_tls_version_label(enum metrics_tls_version v);
+const char *metrics_tls_result_label(enum metrics_tls_result r);
+/* The enum for a wolfSSL version text ("TLSv1.3"); METRICS_TLS_UNKNOWN for anything else. */
+enum metrics_tls_version metrics_tls_version_of(const char *text);
 
 /* Hot-path helpers: owning worker only. Out-of-range enum values and slots are counted in a
  * harmless bucket (HTTP_REJ_NONE, METRICS_SLOT_OVERFLOW, upstream) instead of aborting. */
@@ -252,6 +300,69 @@ static inline void metrics_worker_rate_limited(struct metrics_worker *m, enum me
 {
 	unsigned i = (unsigned)l < METRICS_LIMIT_COUNT ? (unsigned)l : 0u;
 	metrics__add(&m->rate_limited[i], 1);
+}
+
+/* The size-bucket slot of v bytes: 0 for v <= 64, k for 64 * 4^(k-1) < v <= 64 * 4^k,
+ * METRICS_SIZE_BOUNDS above 16 MiB. From the bit length of v - 1 (ceil(log2 v)), so a
+ * message costs a bit scan, a shift and a compare, no loop. */
+static inline unsigned metrics_size_slot(uint64_t v)
+{
+	if (v <= 64)
+		return 0;
+	unsigned bits = 64u - (unsigned)__builtin_clzll(v - 1); /* v <= 2^bits, v > 2^(bits-1) */
+	unsigned k = (bits - 5u) / 2u;                          /* bits 7,8 -> 1; 9,10 -> 2 ... */
+	return k < METRICS_SIZE_BOUNDS ? k : METRICS_SIZE_BOUNDS;
+}
+
+/* The latency-bucket slot of us microseconds (a scan of the 14 bounds; not for per-message
+ * use). */
+unsigned metrics_lat_slot(uint64_t us);
+
+/* Upper bounds for the exporter: seconds (latency) and bytes (sizes), ascending. */
+extern const double metrics_lat_bounds_s[METRICS_LAT_BOUNDS];
+extern const double metrics_size_bounds[METRICS_SIZE_BOUNDS];
+
+/* A client's upgrade completed: us from its accept to the 101 (TLS handshake included). */
+static inline void metrics_worker_handshake_done(struct metrics_worker *m, uint64_t us)
+{
+	metrics__add(&m->handshake_hist.slots[metrics_lat_slot(us)], 1);
+	metrics__add(&m->handshake_hist.sum, us);
+}
+
+/* The gateway's keepalive ping on leg was answered after us microseconds. */
+static inline void metrics_worker_ping_rtt(struct metrics_worker *m, enum metrics_leg leg,
+                                           uint64_t us)
+{
+	unsigned l = (unsigned)leg < METRICS_LEG_COUNT ? (unsigned)leg : 0u;
+	metrics__add(&m->ping_hist[l].slots[metrics_lat_slot(us)], 1);
+	metrics__add(&m->ping_hist[l].sum, us);
+}
+
+/* A whole message of n payload bytes went dir (observed at its last frame's header). */
+static inline void metrics_worker_message_size(struct metrics_worker *m, enum metrics_dir dir,
+                                               uint64_t n)
+{
+	unsigned d = (unsigned)dir & 1u;
+	metrics__add(&m->msg_size_hist[d].slots[metrics_size_slot(n)], 1);
+	metrics__add(&m->msg_size_hist[d].sum, n);
+}
+
+/* One sample of a send queue's depth in bytes. */
+static inline void metrics_worker_send_queue(struct metrics_worker *m, uint64_t n)
+{
+	metrics__add(&m->send_queue_hist.slots[metrics_size_slot(n)], 1);
+	metrics__add(&m->send_queue_hist.sum, n);
+}
+
+/* A client-facing TLS handshake ended (once per TLS conn). */
+static inline void metrics_worker_tls_handshake(struct metrics_worker *m,
+                                                enum metrics_tls_version v,
+                                                enum metrics_tls_result r)
+{
+	unsigned vi = (unsigned)v < METRICS_TLS_VERSIONS ? (unsigned)v : 0u;
+	unsigned ri =
+	    (unsigned)r < METRICS_TLS_RESULTS ? (unsigned)r : (unsigned)METRICS_TLS_FAILED;
+	metrics__add(&m->tls_handshakes[vi][ri], 1);
 }
 
 /* A connect to the backend in slot started. */

@@ -194,6 +194,8 @@ void tunnel__on_control(struct worker *w, struct tunnel *t, struct conn *src)
 		if (src == t->client && (src->ws_flags & WSF_PING_OUT) &&
 		    n == sizeof(tunnel_ka_token) && memcmp(payload, tunnel_ka_token, n) == 0) {
 			src->ws_flags &= (uint16_t)~WSF_PING_OUT;
+			metrics_worker_ping_rtt(w->m, METRICS_LEG_CLIENT,
+			                        (uint32_t)w->now_us - src->stamp_us);
 			break;
 		}
 		if (dst != NULL && !(dst->ws_flags & WSF_CLOSE_SENT) &&
@@ -207,6 +209,11 @@ void tunnel__on_control(struct worker *w, struct tunnel *t, struct conn *src)
 		const uint8_t *reason;
 		size_t reason_len;
 		ws_close_payload_split(payload, n, &code, &reason, &reason_len);
+		/* src closed first unless a close of ours or of the other side came before:
+		 * noted here, ahead of the tunnel__send_close below that would otherwise record
+		 * the passed-on close as the gateway's own. */
+		tunnel__note_close(t, code,
+		                   src == t->client ? METRICS_SIDE_CLIENT : METRICS_SIDE_BACKEND);
 		src->fail_code =
 		    code == 1005 ? 0 : code; /* for our own answer, if it comes to it */
 		if (dst != NULL && (dst->ws_flags & WSF_CLOSE_OWED)) {
@@ -286,6 +293,7 @@ void tunnel__opened(struct worker *w, struct tunnel *t)
 	t->flags |= TF_OPEN | TF_COUNTED | TF_BACKEND_UP;
 	t->last_data_ms = w->now_ms;
 	metrics_worker_tunnel_open(w->m);
+	metrics_worker_handshake_done(w->m, (uint32_t)w->now_us - c->stamp_us);
 	metrics_worker_backend_open(w->m, t->route->backends[t->current].stat_slot);
 	tunnel__relay_init(w, t);
 	/* --msg-rate, or the route's msg-rate=: a token bucket on the client's data messages;
@@ -460,6 +468,7 @@ static void tunnel_on_timer(struct worker *w, struct conn *c)
 				                         sizeof(tunnel_ka_token)) == 0) {
 					c->ws_flags |= WSF_PING_OUT;
 					c->deadline_ms = now;
+					c->stamp_us = (uint32_t)w->now_us;
 					ping_at = now + cfg->ping_interval_ms;
 				}
 			} else if (now >= ping_at) {

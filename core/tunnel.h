@@ -69,6 +69,8 @@ struct tunnel {
 	char *subject;               /* the verified token's sub (malloc'd), NULL: none */
 	uint64_t auth_expire_ms;     /* the token's exp + leeway on the worker clock; 0: none */
 	uint64_t bytes_up, bytes_down;
+	uint64_t msg_mark[2]; /* bytes_up / bytes_down where the last message ended, by enum
+	                       * metrics_dir: a message's size is the payload since then */
 };
 
 /* The client's head is complete and passed the checks: the tunnel takes dial (filled by the

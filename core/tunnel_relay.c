@@ -169,6 +169,16 @@ void tunnel__relay(struct worker *w, struct tunnel *t, struct conn *src, uint8_t
 				metrics_worker_message(w->m, t->route->stat_slot,
 				                       up ? METRICS_UP : METRICS_DOWN);
 			}
+			if (f.fin) {
+				/* The message ends with this frame: its size is every data payload
+				 * byte since the last one ended (control frames are not counted in
+				 * bytes_*), this frame's included. Observed at the header, so a
+				 * frame that fails later was still counted, as its message was. */
+				uint64_t at = (up ? t->bytes_up : t->bytes_down) + f.payload_len;
+				metrics_worker_message_size(w->m, up ? METRICS_UP : METRICS_DOWN,
+				                            at - t->msg_mark[!up]);
+				t->msg_mark[!up] = at;
+			}
 			if (!forward) {
 				span.p = data;
 				continue;
@@ -250,6 +260,11 @@ void tunnel__relay(struct worker *w, struct tunnel *t, struct conn *src, uint8_t
 	}
 	if (relay_span_flush(w, &span, dst) != 0)
 		goto out_of_memory;
+	/* send_queue_bytes, sampled: one receive in 16 per worker records what now waits for
+	 * dst (a deterministic 1/16 keeps the cost off most receives, and any conn that keeps
+	 * receiving is sampled in proportion to its traffic). */
+	if (dst != NULL && (++w->sendq_tick & 15u) == 0)
+		metrics_worker_send_queue(w->m, conn_out_len(dst));
 	/* Don't read more from src while dst's queue is over its high watermark: reading
 	 * would only move the backlog into our memory. */
 	if (dst != NULL && conn_out_len(dst) > CONN_OUT_HIGH)

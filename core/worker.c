@@ -48,11 +48,14 @@ _Thread_local struct worker *worker_self;
 #define WORKER_WAIT_MAX_MS 100u       /* idle workers still pass quiescent points this often */
 #define WORKER_POOL_CACHE  (2u << 20) /* free rbuf blocks kept for reuse, per worker */
 
-static uint64_t worker_clock_ms(void)
+/* The loop turn's clock, read once per turn in microseconds (the handshake and ping
+ * histograms want sub-millisecond times) and in milliseconds (timers, deadlines). */
+static void worker_clock(struct worker *w)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	w->now_us = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+	w->now_ms = w->now_us / 1000u;
 }
 
 uint64_t worker_random(struct worker *w)
@@ -194,11 +197,11 @@ int worker_init(struct worker *w, struct gateway *gw, unsigned id, uint32_t max_
 	rc = worker_setup_buffers(w);
 	if (rc < 0)
 		goto out_exit_ring;
+	worker_clock(w);
 	uint64_t seed;
 	if (getentropy(&seed, sizeof(seed)) != 0)
-		seed = (uint64_t)worker_clock_ms() ^ ((uint64_t)id << 48) ^ (uint64_t)getpid();
+		seed = w->now_us ^ ((uint64_t)id << 48) ^ (uint64_t)getpid();
 	w->rng = seed | 1;
-	w->now_ms = worker_clock_ms();
 	twheel_init(&w->wheel, w->now_ms, WORKER_TICK_MS);
 	return 0;
 
@@ -400,7 +403,7 @@ static void *worker_main(void *arg)
 	for (;;) {
 		if (proxy)
 			rt_quiescent(w->id);
-		w->now_ms = worker_clock_ms();
+		worker_clock(w);
 		uint64_t wait_ms = twheel_next_timeout_ms(&w->wheel, WORKER_WAIT_MAX_MS);
 		struct __kernel_timespec ts = {.tv_sec = (long long)(wait_ms / 1000),
 		                               .tv_nsec = (long long)(wait_ms % 1000) * 1000000};
@@ -408,7 +411,7 @@ static void *worker_main(void *arg)
 		int rc = io_uring_submit_and_wait_timeout(&w->ring, &cqe, 1, &ts, NULL);
 		if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY)
 			LOG_ERROR("ring_wait", "err=%d", -rc);
-		w->now_ms = worker_clock_ms();
+		worker_clock(w);
 
 		unsigned head, seen = 0;
 		io_uring_for_each_cqe(&w->ring, head, cqe)

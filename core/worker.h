@@ -76,6 +76,8 @@ struct worker {
 	unsigned br_pending; /* buffers handed back this turn, published at its end */
 	struct twheel wheel;
 	uint64_t now_ms;     /* the loop turn's clock (CLOCK_MONOTONIC) */
+	uint64_t now_us;     /* the same reading in microseconds (latency histograms) */
+	uint32_t sendq_tick; /* relay calls so far: every 16th samples send_queue_bytes */
 	uint64_t seq;        /* per-worker connection counter: round robin */
 	uint64_t tunnel_seq; /* per-worker tunnel counter: ids are seq * workers + id */
 	uint64_t rng;        /* xorshift state for masks and keys */

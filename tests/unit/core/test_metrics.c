@@ -346,6 +346,71 @@ static void test_full_registry_answers_overflow_slot(void **state)
 	metrics_reg_free(NULL);
 }
 
+/* Every value lands in the first bucket whose bound is >= it (Prometheus's le), checked
+ * against the exported bounds themselves, at each bound and one past it. */
+static void test_size_slot_is_first_bound_at_or_above(void **state)
+{
+	(void)state;
+	const uint64_t probes[] = {0, 1, 63, 64, 65, 255, 256, 257, 1023, 1024, 1025};
+	for (size_t i = 0; i < sizeof(probes) / sizeof(probes[0]); i++) {
+		unsigned want = 0;
+		while (want < METRICS_SIZE_BOUNDS &&
+		       probes[i] > (uint64_t)metrics_size_bounds[want])
+			want++;
+		assert_int_equal(metrics_size_slot(probes[i]), want);
+	}
+	for (unsigned k = 0; k < METRICS_SIZE_BOUNDS; k++) {
+		uint64_t bound = (uint64_t)metrics_size_bounds[k];
+		assert_int_equal(metrics_size_slot(bound), k);
+		assert_int_equal(metrics_size_slot(bound + 1), k + 1);
+		if (k > 0)
+			assert_int_equal(metrics_size_slot(bound - 1), k);
+	}
+	assert_int_equal(metrics_size_slot(UINT64_MAX), METRICS_SIZE_BOUNDS);
+}
+
+static void test_lat_slot_is_first_bound_at_or_above(void **state)
+{
+	(void)state;
+	assert_int_equal(metrics_lat_slot(0), 0);
+	for (unsigned k = 0; k < METRICS_LAT_BOUNDS; k++) {
+		uint64_t us = (uint64_t)(metrics_lat_bounds_s[k] * 1e6 + 0.5);
+		assert_int_equal(metrics_lat_slot(us), k);
+		assert_int_equal(metrics_lat_slot(us + 1), k + 1);
+	}
+	assert_int_equal(metrics_lat_slot(UINT64_MAX), METRICS_LAT_BOUNDS);
+}
+
+/* Histograms are counters of the block: metrics_sum adds their slots and sums too. */
+static void test_histograms_sum_across_blocks(void **state)
+{
+	(void)state;
+	struct metrics_worker *a = metrics_worker_new(), *b = metrics_worker_new();
+	assert_non_null(a);
+	assert_non_null(b);
+	metrics_worker_message_size(a, METRICS_UP, 10);
+	metrics_worker_message_size(b, METRICS_UP, 100);
+	metrics_worker_message_size(b, METRICS_DOWN, 1u << 30);
+	metrics_worker_handshake_done(a, 700);
+	metrics_worker_ping_rtt(b, METRICS_LEG_CLIENT, 20);
+	metrics_worker_send_queue(a, 0);
+	metrics_worker_tls_handshake(b, METRICS_TLS_13, METRICS_TLS_OK);
+	const struct metrics_worker *ws[2] = {a, b};
+	static struct metrics_totals t;
+	metrics_sum(ws, 2, NULL, &t);
+	assert_int_equal(t.msg_size_hist[METRICS_UP].slots[0], 1);
+	assert_int_equal(t.msg_size_hist[METRICS_UP].slots[1], 1);
+	assert_int_equal(t.msg_size_hist[METRICS_UP].sum, 110);
+	assert_int_equal(t.msg_size_hist[METRICS_DOWN].slots[METRICS_SIZE_BOUNDS], 1);
+	assert_int_equal(t.handshake_hist.slots[1], 1);
+	assert_int_equal(t.handshake_hist.sum, 700);
+	assert_int_equal(t.ping_hist[METRICS_LEG_CLIENT].slots[0], 1);
+	assert_int_equal(t.send_queue_hist.slots[0], 1);
+	assert_int_equal(t.tls_handshakes[METRICS_TLS_13][METRICS_TLS_OK], 1);
+	metrics_worker_free(a);
+	metrics_worker_free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -354,6 +419,9 @@ int main(void)
 	    cmocka_unit_test(test_every_close_code_maps_to_its_label),
 	    cmocka_unit_test(test_registry_keeps_slots_across_reloads),
 	    cmocka_unit_test(test_full_registry_answers_overflow_slot),
+	    cmocka_unit_test(test_size_slot_is_first_bound_at_or_above),
+	    cmocka_unit_test(test_lat_slot_is_first_bound_at_or_above),
+	    cmocka_unit_test(test_histograms_sum_across_blocks),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
