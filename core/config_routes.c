@@ -151,7 +151,9 @@ static int cfg_route_set(struct rt_route_def *def, const char *key, const char *
 		if (cfg_route_bool(key, val, &def->forward_token, why, wl) != 0)
 			return -1;
 	} else if (strcmp(key, "tls-verify") == 0) {
-		bool verify;
+		/* Initialised only for gcc -O2, which cannot see that cfg_route_bool sets it
+		 * whenever it returns 0 (-Werror=maybe-uninitialized in the release build). */
+		bool verify = true;
 		if (cfg_route_bool(key, val, &verify, why, wl) != 0)
 			return -1;
 		def->tls_no_verify = !verify;
