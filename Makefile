@@ -18,7 +18,7 @@ PACKAGES := build-essential cmake pkg-config liburing-dev libwolfssl-dev libcjso
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build release debug asan tsan run test fuzz clean format bench
+.PHONY: all deps build release debug asan tsan run test fuzz clean format bench bench-auth
 
 all: release
 
@@ -51,6 +51,12 @@ bench: release
 	@# The same proxies terminating TLS (table in build/bench/tls.md; docs/BENCHMARKS.md
 	@# "TLS (issue 8)" quotes a run). TLS=0 skips it.
 	@[ "$(TLS)" = 0 ] || QUICK=$(QUICK) bench/run_tls.sh build/release/bin
+
+# What access control costs (docs/BENCHMARKS.md, "Access control (issue 9)"): handshakes with
+# --auth off against HS256, ES256 and RS256 tokens, --msg-rate on against off, per-IP table
+# memory. Not part of bench; table in build/bench/auth.md. QUICK=1 for the short version.
+bench-auth: release
+	QUICK=$(QUICK) bench/run_auth.sh build/release/bin
 
 # The release tree is built too: it is what `make run` and `make bench` use, and gcc -O2 warns
 # about things -O1 does not see (-Werror), so a green `make test` also means `make run` builds.

@@ -227,6 +227,68 @@ int bench_args_parse_url(struct bench_url *u, const char *s, char *err, size_t e
 	return 0;
 }
 
+/* RFC 9110 5.6.2 tchar. */
+static bool bench_args_is_tchar(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+/* A header value for an error line: at most ~60 bytes of it, control bytes as \xNN, so that a
+ * bad value (a CR or LF in it) still gives one line. */
+static const char *bench_args_escape(const char *s, char *buf, size_t cap)
+{
+	size_t o = 0;
+
+	for (; *s && o + 8 < cap && o < 60; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c < 0x20 || c == 0x7f)
+			o += (size_t)snprintf(buf + o, cap - o, "\\x%02x", c);
+		else
+			buf[o++] = (char)c;
+	}
+	if (*s)
+		o += (size_t)snprintf(buf + o, cap - o, "...");
+	buf[o] = '\0';
+	return buf;
+}
+
+int bench_args_check_header(const char *s, char *err, size_t err_cap)
+{
+	/* The tool writes these itself; a second copy would make the request ambiguous
+	 * (RFC 6455 4.1 wants exactly one of each) and measure the server's 400 instead. */
+	static const char *const own[] = {
+	    "Host",      "Upgrade", "Connection", "Sec-WebSocket-Key", "Sec-WebSocket-Version",
+	    "User-Agent"};
+	size_t n = 0;
+
+	while (bench_args_is_tchar((unsigned char)s[n]))
+		n++;
+	if (n == 0) {
+		bench_args_err(err, err_cap, "expected \"Name: value\" (a header name first)");
+		return -1;
+	}
+	if (s[n] != ':') {
+		bench_args_err(err, err_cap, "the header name must be followed by ':' (no spaces)");
+		return -1;
+	}
+	for (const char *p = s + n + 1; *p; p++) {
+		unsigned char c = (unsigned char)*p;
+		/* RFC 9110 5.5: field-vchar, SP, HTAB; obs-text (>= 0x80) passes as is. */
+		if ((c < 0x20 && c != '\t') || c == 0x7f) {
+			bench_args_err(err, err_cap, "control character 0x%02x in the value", c);
+			return -1;
+		}
+	}
+	for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++) {
+		if (strlen(own[i]) == n && strncasecmp(own[i], s, n) == 0) {
+			bench_args_err(err, err_cap, "wsgate-bench sends %s itself", own[i]);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 enum bench_opt {
 	OPT_CONNS = 1,
 	OPT_THREADS,
@@ -245,6 +307,7 @@ enum bench_opt {
 	OPT_CA,
 	OPT_JSON,
 	OPT_HISTOGRAM,
+	OPT_HEADER,
 	OPT_QUIET,
 	OPT_HELP,
 	OPT_VERSION,
@@ -275,6 +338,7 @@ static const struct bench_opt_def bench_opts[] = {
     {0, "ca", true, OPT_CA},
     {0, "json", false, OPT_JSON},
     {0, "histogram", true, OPT_HISTOGRAM},
+    {'H', "header", true, OPT_HEADER},
     {'q', "quiet", false, OPT_QUIET},
     {'h', "help", false, OPT_HELP},
     {'V', "version", false, OPT_VERSION},
@@ -446,6 +510,31 @@ enum bench_args_rc bench_args_parse(struct bench_args *a, int argc, char *const 
 			}
 			a->histogram_file = val;
 			break;
+		case OPT_HEADER: {
+			char why[128], shown[80];
+			size_t hlen = strlen(val);
+			if (bench_args_check_header(val, why, sizeof(why)) != 0) {
+				bench_args_err(err, err_cap, "%s: bad header '%s': %s", name,
+				               bench_args_escape(val, shown, sizeof(shown)), why);
+				return BENCH_ARGS_USAGE;
+			}
+			if (a->n_headers == BENCH_HEADERS_MAX) {
+				bench_args_err(err, err_cap, "%s: more than %u headers (at '%s')",
+				               name, BENCH_HEADERS_MAX,
+				               bench_args_escape(val, shown, sizeof(shown)));
+				return BENCH_ARGS_USAGE;
+			}
+			if (hlen + 2 > BENCH_HEADERS_BYTES_MAX - a->headers_bytes) {
+				bench_args_err(err, err_cap,
+				               "%s: headers over %u bytes in all (at '%s')", name,
+				               BENCH_HEADERS_BYTES_MAX,
+				               bench_args_escape(val, shown, sizeof(shown)));
+				return BENCH_ARGS_USAGE;
+			}
+			a->headers[a->n_headers++] = val;
+			a->headers_bytes += hlen + 2;
+			break;
+		}
 		case OPT_QUIET:
 			a->quiet = true;
 			break;
@@ -553,6 +642,13 @@ const char *bench_args_usage(void)
 	       "      --ca FILE         verify the server against these CA certificates\n"
 	       "                        (default: the system store)\n"
 	       "      --insecure        do not verify the server certificate\n"
+	       "\n"
+	       "Request:\n"
+	       "  -H, --header \"N: v\"  add this header line to every upgrade request\n"
+	       "                        (repeatable, at most 16 and 8 KiB in all; not Host,\n"
+	       "                        Upgrade, Connection, Sec-WebSocket-Key/-Version or\n"
+	       "                        User-Agent, which the tool sends itself),\n"
+	       "                        e.g. -H \"Authorization: Bearer TOKEN\"\n"
 	       "\n"
 	       "Output:\n"
 	       "      --json            print one JSON object with every figure on stdout\n"

@@ -8,8 +8,10 @@
 /* wsgate-bench's command line, parsed into a plain struct. Pure: no I/O, no globals, no
  * getopt state, so tests can parse as many command lines as they like. */
 
-#define BENCH_HOST_MAX 255  /* DNS name limit */
-#define BENCH_PATH_MAX 2048 /* path and query */
+#define BENCH_HOST_MAX          255   /* DNS name limit */
+#define BENCH_PATH_MAX          2048  /* path and query */
+#define BENCH_HEADERS_MAX       16u   /* -H: extra request header lines */
+#define BENCH_HEADERS_BYTES_MAX 8192u /* -H: all of them together, CRLFs included */
 
 struct bench_url {
 	bool tls;                           /* wss:// */
@@ -40,6 +42,10 @@ struct bench_args {
 	bool quiet;                 /* -q: no progress line even on a terminal */
 	bool help;                  /* -h: print usage, exit 0 */
 	bool version;               /* -V: print version, exit 0 */
+	/* -H "Name: value" lines, validated, borrowed from argv, in the order given */
+	const char *headers[BENCH_HEADERS_MAX];
+	unsigned n_headers;   /* entries used in headers[] */
+	size_t headers_bytes; /* sum of strlen(headers[i]) + 2 (CRLF) */
 };
 
 #define BENCH_DEFAULT_CONNS       10u
@@ -76,6 +82,12 @@ int bench_args_parse_duration(const char *s, uint64_t *ns);
 
 /* Sizes: a whole number with an optional k, m or g suffix (1024-based). 0 or -1. */
 int bench_args_parse_size(const char *s, uint64_t *out);
+
+/* One -H value: "Name: value" with Name an RFC 9110 token and a value of visible bytes,
+ * spaces and tabs (no CR, LF or other control bytes), and not a header the tool writes itself
+ * (Host, Upgrade, Connection, Sec-WebSocket-Key, Sec-WebSocket-Version, User-Agent). 0, or -1
+ * with the reason in err (without the value itself). */
+int bench_args_check_header(const char *s, char *err, size_t err_cap);
 
 /* The --help text. */
 const char *bench_args_usage(void);

@@ -90,12 +90,22 @@ static char *bench_main_request(const struct bench_args *a, size_t *len)
 	                          "Sec-WebSocket-Version: 13\r\n"
 	                          "User-Agent: wsgate-bench/" WSG_VERSION "\r\n"
 	                          "Sec-WebSocket-Key: ";
-	size_t cap = sizeof(fmt) + strlen(a->url.path) + strlen(a->url.authority);
+	size_t cap =
+	    sizeof(fmt) + strlen(a->url.path) + strlen(a->url.authority) + a->headers_bytes;
 	char *s = malloc(cap);
 	if (s == NULL)
 		bench_main_die("out of memory");
 	int n = snprintf(s, cap, fmt, a->url.path, a->url.authority);
-	*len = (size_t)n;
+	size_t off = (size_t)n - strlen("Sec-WebSocket-Key: ");
+	/* -H lines go before the key, which every conn appends at the end. */
+	memmove(s + off + a->headers_bytes, s + off, (size_t)n - off + 1);
+	for (unsigned i = 0; i < a->n_headers; i++) {
+		size_t hl = strlen(a->headers[i]);
+		memcpy(s + off, a->headers[i], hl);
+		memcpy(s + off + hl, "\r\n", 2);
+		off += hl + 2;
+	}
+	*len = (size_t)n + a->headers_bytes;
 	return s;
 }
 

@@ -2,6 +2,7 @@
 
 #include <cjson/cJSON.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* Design note. Formatting only: every figure is computed once here from the merged stats and
  * histogram, so the human summary and the JSON object cannot disagree. Messages/s and MB/s
@@ -156,6 +157,14 @@ int bench_report_json(FILE *out, const struct bench_result *res)
 	cJSON_AddStringToObject(o, "payload", a->text ? "text" : "binary");
 	cJSON_AddNumberToObject(o, "pipeline", a->rate > 0 || a->idle ? 0 : a->pipeline);
 	cJSON_AddNumberToObject(o, "rate", a->rate);
+	/* -H: the names only; values are often credentials (Authorization, Cookie). */
+	cJSON *hn = cJSON_AddArrayToObject(o, "extra_headers");
+	for (unsigned i = 0; hn != NULL && i < a->n_headers; i++) {
+		char name[128];
+		size_t n = strcspn(a->headers[i], ":");
+		snprintf(name, sizeof(name), "%.*s", (int)(n < 127 ? n : 127), a->headers[i]);
+		cJSON_AddItemToArray(hn, cJSON_CreateString(name));
+	}
 	cJSON_AddBoolToObject(o, "interrupted", res->interrupted);
 	cJSON_AddBoolToObject(o, "completed", res->completed);
 

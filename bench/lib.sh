@@ -1,4 +1,5 @@
-# bench/lib.sh: process-group and /proc helpers shared by bench/run.sh and bench/run_tls.sh.
+# bench/lib.sh: process-group and /proc helpers shared by bench/run.sh, bench/run_tls.sh and
+# bench/run_auth.sh.
 # Sourced, not run. The caller sets $tmp (with $tmp/logs) and declares the associative array
 # live (process group id -> 1 while we own it), and stops every group in live on exit.
 group_alive() { # PGID: true while a non-zombie process of the group exists

@@ -320,6 +320,47 @@ def test_failed_handshake_shows_status(ctx):
         ls.close()
 
 
+def test_extra_headers_reach_the_server(ctx):
+    heads = []
+
+    def record(c):
+        with c:
+            head = read_head(c)
+            if head is not None:
+                heads.append(head)
+                c.sendall(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n"
+                          b"Connection: close\r\n\r\n")
+
+    ls, port = serve_raw(record)
+    try:
+        rc, _, err = ctx.run("-c", "2", "-d", "1s", "-H", "Authorization: Bearer a.b.c",
+                             "--header=Cookie: access_token=x", f"ws://127.0.0.1:{port}/p")
+        check(rc == 1 and "401" in err, f"exit {rc} stderr {err!r}")
+        check(len(heads) >= 2, f"{len(heads)} requests seen")
+        lines = heads[0].split(b"\r\n")
+        check(lines[0] == b"GET /p HTTP/1.1", f"request line {lines[0]!r}")
+        check(b"Authorization: Bearer a.b.c" in lines and b"Cookie: access_token=x" in lines,
+              f"head {heads[0]!r}")
+        check(lines.index(b"Authorization: Bearer a.b.c") < lines.index(b"Cookie: access_token=x"),
+              "headers out of order")
+        check(sum(l.lower().startswith(b"sec-websocket-key:") for l in lines) == 1,
+              f"head {heads[0]!r}")
+        check(heads[0].endswith(b"\r\n\r\n") and heads[0].count(b"\r\n\r\n") == 1,
+              f"head {heads[0]!r}")
+    finally:
+        ls.close()
+    # Through the echo server: the run is clean, and --json names the headers, never a value.
+    j, _ = ctx.run_json("-c", "2", "-d", "1s", "-H", "Authorization: Bearer a.b.c",
+                        "-H", "X-Trace: 7", ctx.url)
+    check_clean(j)
+    check(j["extra_headers"] == ["Authorization", "X-Trace"], f"extra_headers {j['extra_headers']}")
+    check("a.b.c" not in json.dumps(j), "a header value is in the JSON")
+    for bad in ("NoColon", "X-A: v\r\nEvil: 1", "Host: x"):
+        rc, _, err = ctx.run("-H", bad, ctx.url)
+        check(rc == 2 and err.count("\n") == 1 and "-H: bad header" in err,
+              f"{bad!r}: exit {rc} stderr {err!r}")
+
+
 def test_server_close_is_reported_with_its_code(ctx):
     def closer(c):
         with c:
@@ -405,6 +446,7 @@ TESTS = [
     test_bad_flag_exits_2,
     test_refused_exits_1,
     test_failed_handshake_shows_status,
+    test_extra_headers_reach_the_server,
     test_server_close_is_reported_with_its_code,
     test_sigint_ends_early_with_a_summary,
     test_wss_with_ca_and_without,

@@ -261,6 +261,91 @@ static void test_url_errors(void **state)
 	ASSERT_USAGE("'ws://b/'", "ws://a/", "ws://b/");
 }
 
+static void test_headers_are_kept_in_order(void **state)
+{
+	(void)state;
+	assert_int_equal(PARSE("-H", "Authorization: Bearer a.b.c",
+	                       "--header=X-Empty:", "-HCookie: access_token=x; y=z", "--header",
+	                       "X-Tab:\tv\xc3\xa9", "ws://h/"),
+	                 BENCH_ARGS_OK);
+	assert_int_equal(args.n_headers, 4);
+	assert_string_equal(args.headers[0], "Authorization: Bearer a.b.c");
+	assert_string_equal(args.headers[1], "X-Empty:");
+	assert_string_equal(args.headers[2], "Cookie: access_token=x; y=z");
+	assert_string_equal(args.headers[3], "X-Tab:\tv\xc3\xa9");
+	assert_int_equal(args.headers_bytes, 27 + 2 + 8 + 2 + 27 + 2 + 10 + 2);
+	assert_int_equal(PARSE("ws://h/"), BENCH_ARGS_OK);
+	assert_int_equal(args.n_headers, 0);
+	assert_int_equal(args.headers_bytes, 0);
+	/* RFC 9110 tchar: every one of them is a valid name byte. */
+	assert_int_equal(PARSE("-H", "!#$%&'*+-.^_`|~09azAZ: v", "ws://h/"), BENCH_ARGS_OK);
+}
+
+static void test_bad_headers_name_the_flag_and_value(void **state)
+{
+	(void)state;
+	ASSERT_USAGE("-H: bad header 'NoColon'", "-H", "NoColon", "ws://h/");
+	ASSERT_USAGE("-H: bad header ': v'", "-H", ": v", "ws://h/");
+	ASSERT_USAGE("-H: bad header 'Bad Name: v'", "-H", "Bad Name: v", "ws://h/");
+	ASSERT_USAGE("--header: bad header 'X-A : v'", "--header", "X-A : v", "ws://h/");
+	ASSERT_USAGE("-H: bad header '(x): v'", "-H", "(x): v", "ws://h/");
+	ASSERT_USAGE("-H", "-H", "", "ws://h/");
+	ASSERT_USAGE("-H", "ws://h/", "-H");
+	/* CR, LF and other control bytes would split or corrupt the request: shown escaped, so
+	 * the error is still one line. */
+	ASSERT_USAGE("'X-A: v\\x0d\\x0aEvil: 1'", "-H", "X-A: v\r\nEvil: 1", "ws://h/");
+	ASSERT_USAGE("0x0a", "-H", "X-A: v\nw", "ws://h/");
+	ASSERT_USAGE("0x01", "-H", "X-A: \x01", "ws://h/");
+	ASSERT_USAGE("0x7f", "-H", "X-A: \x7f", "ws://h/");
+	ASSERT_USAGE("followed by ':'", "-H", "X-A\r: v", "ws://h/");
+	/* What the tool writes itself, in any case. */
+	ASSERT_USAGE("sends Host itself", "-H", "host: other", "ws://h/");
+	ASSERT_USAGE("Upgrade", "-H", "Upgrade: h2c", "ws://h/");
+	ASSERT_USAGE("Connection", "-H", "CONNECTION: close", "ws://h/");
+	ASSERT_USAGE("Sec-WebSocket-Key", "-H", "Sec-WebSocket-Key: x", "ws://h/");
+	ASSERT_USAGE("Sec-WebSocket-Version", "-H", "sec-websocket-version: 8", "ws://h/");
+	ASSERT_USAGE("User-Agent", "-H", "User-Agent: x", "ws://h/");
+	assert_int_equal(PARSE("-H", "Sec-WebSocket-Protocol: chat", "-H", "Hosts: x", "ws://h/"),
+	                 BENCH_ARGS_OK);
+}
+
+static void test_header_limits(void **state)
+{
+	(void)state;
+	char *argv[2 * BENCH_HEADERS_MAX + 5]; /* name, 17 pairs, URL, NULL */
+	int n = 0;
+
+	argv[n++] = "wsgate-bench";
+	for (unsigned i = 0; i < BENCH_HEADERS_MAX; i++) {
+		argv[n++] = "-H";
+		argv[n++] = "X-A: 1";
+	}
+	argv[n++] = "ws://h/";
+	argv[n] = NULL;
+	assert_int_equal(bench_args_parse(&args, n, argv, err, sizeof(err)), BENCH_ARGS_OK);
+	assert_int_equal(args.n_headers, BENCH_HEADERS_MAX);
+	argv[n - 1] = "-H";
+	argv[n++] = "X-B: 2";
+	argv[n++] = "ws://h/";
+	argv[n] = NULL;
+	assert_int_equal(bench_args_parse(&args, n, argv, err, sizeof(err)), BENCH_ARGS_USAGE);
+	assert_non_null(strstr(err, "-H: more than 16 headers (at 'X-B: 2')"));
+
+	/* 8 KiB in all, each line's CRLF counted: exactly the limit passes, a byte more fails. */
+	static char big[BENCH_HEADERS_BYTES_MAX];
+	memset(big, 'v', sizeof(big));
+	memcpy(big, "X-Big: ", 7);
+	big[BENCH_HEADERS_BYTES_MAX - 2] = '\0';
+	assert_int_equal(PARSE("-H", big, "ws://h/"), BENCH_ARGS_OK);
+	assert_int_equal(args.headers_bytes, BENCH_HEADERS_BYTES_MAX);
+	ASSERT_USAGE("-H: headers over 8192 bytes in all (at 'X-A: 1')", "-H", big, "-H", "X-A: 1",
+	             "ws://h/");
+	big[BENCH_HEADERS_BYTES_MAX - 2] = 'v';
+	big[BENCH_HEADERS_BYTES_MAX - 1] = '\0';
+	ASSERT_USAGE("-H: headers over 8192 bytes", "-H", big, "ws://h/");
+	assert_true(strlen(err) < 200); /* the value is shown truncated */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -274,6 +359,9 @@ int main(void)
 	    cmocka_unit_test(test_bad_flags_name_the_culprit),
 	    cmocka_unit_test(test_bad_combinations),
 	    cmocka_unit_test(test_url_errors),
+	    cmocka_unit_test(test_headers_are_kept_in_order),
+	    cmocka_unit_test(test_bad_headers_name_the_flag_and_value),
+	    cmocka_unit_test(test_header_limits),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
