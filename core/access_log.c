@@ -201,8 +201,10 @@ static void ao_str(struct access_out *o, const char *s)
 			             : c >= 0xf0 && c <= 0xf4 ? 4
 			                                      : 0;
 			for (size_t k = 1; k < len; k++)
-				if ((u[i + k] & 0xc0) != 0x80)
-					len = 0;
+				if ((u[i + k] & 0xc0) != 0x80) {
+					len = 0; /* stops at the NUL too: never reads past it */
+					break;
+				}
 			if (len == 3 &&
 			    ((c == 0xe0 && u[i + 1] < 0xa0) || (c == 0xed && u[i + 1] > 0x9f)))
 				len = 0; /* overlong, or a surrogate */

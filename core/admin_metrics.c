@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "auth/jwt.h"
+#include "core/access_log.h"
 #include "core/admin_int.h"
 #include "core/gateway.h"
 #include "core/metrics.h"
@@ -167,6 +168,9 @@ static void admin_gateway_families(struct prom_buf *b, const struct metrics_tota
 	prom_family(b, "wsgate_log_dropped_total", "counter",
 	            "Log lines dropped because a thread's log ring was full.");
 	prom_sample_u64(b, "wsgate_log_dropped_total", NULL, 0, t->log_dropped);
+	prom_family(b, "wsgate_access_log_dropped_total", "counter",
+	            "Access-log records dropped because a worker's ring was full (a slow disk).");
+	prom_sample_u64(b, "wsgate_access_log_dropped_total", NULL, 0, access_log_dropped());
 }
 
 static bool admin_route_used(const struct metrics_totals *t, uint32_t s)

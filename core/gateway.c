@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "core/acceptor.h"
+#include "core/access_log.h"
 #include "core/admin.h"
 #include "core/admission.h"
 #include "core/admission_token.h"
@@ -329,6 +330,18 @@ static void gateway_reload(struct gateway *gw)
 	config_fini(&next);
 }
 
+/* The workers' access records to the file, once per loop turn (at least every 100 ms). */
+static void gateway_drain_access_log(struct gateway *gw)
+{
+	if (!access_log_on())
+		return;
+	struct access_ring *rings[GATEWAY_POLL_MAX];
+	unsigned n = gw->n_workers < GATEWAY_POLL_MAX ? gw->n_workers : GATEWAY_POLL_MAX;
+	for (unsigned i = 0; i < n; i++)
+		rings[i] = gw->workers[i].access;
+	access_log_drain(rings, n);
+}
+
 static int gateway_control_loop(struct gateway *gw, struct admin *admin, int sfd)
 {
 	const struct wsg_config *cfg = gw->cfg;
@@ -360,6 +373,10 @@ static int gateway_control_loop(struct gateway *gw, struct admin *admin, int sfd
 					gateway_reload(gw);
 					continue;
 				}
+				if (si.ssi_signo == SIGUSR1) {
+					access_log_reopen(); /* log rotation */
+					continue;
+				}
 				if (draining)
 					continue;
 				draining = true;
@@ -381,6 +398,7 @@ static int gateway_control_loop(struct gateway *gw, struct admin *admin, int sfd
 		else if (admin != NULL)
 			admin_on_poll(admin, fds + admin_first, 0, now);
 		rt_reclaim();
+		gateway_drain_access_log(gw);
 		if (!draining)
 			continue;
 		if (gateway_workers_running(gw) == 0)
@@ -548,6 +566,7 @@ int gateway_run(const struct wsg_config *cfg, const struct gateway_app *app)
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
@@ -629,6 +648,7 @@ int gateway_run(const struct wsg_config *cfg, const struct gateway_app *app)
 	for (unsigned i = 0; i < gw->n_workers; i++)
 		pthread_join(gw->workers[i].thread, NULL);
 	admin_free(admin);
+	gateway_drain_access_log(gw); /* what the workers wrote last */
 	log_stop_drain();
 	for (unsigned i = 0; i < gw->n_workers; i++) {
 		cmdq_fini(&gw->workers[i].cmdq);

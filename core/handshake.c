@@ -48,9 +48,13 @@ void handshake_reject(struct worker *w, struct conn *c, enum http_reject r)
 	handshake_reject_retry(w, c, r, 1);
 }
 
-void handshake_reject_retry(struct worker *w, struct conn *c, enum http_reject r,
-                            unsigned retry_after_s)
+/* Every refusal ends here: counted, logged to the access log (with the route when one
+ * matched; a tunnel's own route otherwise), answered. */
+static void handshake_refuse(struct worker *w, struct conn *c, const struct rt_route *route,
+                             enum http_reject r, unsigned retry_after_s)
 {
+	tunnel_access_log(w, c, (struct tunnel *)c->owner, route, http_reject_status(r),
+	                  http_reject_name(r));
 	char buf[512];
 	int n = http_write_reject(buf, sizeof(buf), r, retry_after_s);
 	LOG_DEBUG("handshake_reject", "slot=%u status=%u reason=%s", c->slot, http_reject_status(r),
@@ -59,12 +63,19 @@ void handshake_reject_retry(struct worker *w, struct conn *c, enum http_reject r
 	handshake_answer(w, c, buf, n);
 }
 
+void handshake_reject_retry(struct worker *w, struct conn *c, enum http_reject r,
+                            unsigned retry_after_s)
+{
+	handshake_refuse(w, c, NULL, r, retry_after_s);
+}
+
 void handshake_reject_status(struct worker *w, struct conn *c, uint16_t status,
                              struct http_str reason)
 {
 	char buf[512];
 	int n = http_write_status(buf, sizeof(buf), status, reason);
 	LOG_DEBUG("handshake_reject", "slot=%u status=%u reason=backend_status", c->slot, status);
+	tunnel_access_log(w, c, (struct tunnel *)c->owner, NULL, status, "backend_status");
 	/* A backend's own answer relayed: counted with the backend's failures (the attempt
 	 * did not upgrade), not as a rejection of ours. */
 	handshake_answer(w, c, buf, n);
@@ -114,7 +125,7 @@ static void handshake_on_head(struct worker *w, struct conn *c, struct tunnel_di
 		d->auth.where = ADM_TOKEN_NONE;
 	if (r != HTTP_REJ_NONE) {
 		slab_free(&w->handshakes, d);
-		handshake_reject_retry(w, c, r, retry_after);
+		handshake_refuse(w, c, route, r, retry_after);
 		return;
 	}
 	tunnel_start(w, c, d, table, route);

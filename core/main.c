@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/access_log.h"
 #include "core/admission.h"
 #include "core/admission_token.h"
 #include "core/config.h"
@@ -92,11 +93,18 @@ int main(int argc, char **argv)
 		return rc == 0 ? 0 : 1;
 	}
 	log_init(cfg.log_level, cfg.log_format);
+	if (cfg.access_log != NULL && strcmp(cfg.access_log, "off") != 0 &&
+	    access_log_open(cfg.access_log, err, sizeof(err)) != 0) {
+		fprintf(stderr, "%s\n", err);
+		config_fini(&cfg);
+		return 2;
+	}
 	if (cfg.n_tls_pairs > 0 && cfg.n_tls_listen == 0)
 		LOG_WARN("tls_cert_unused", "why=\"--tls-cert/--tls-key without --tls-listen\"");
 	if (cfg.n_routes == 0)
 		LOG_WARN("no_routes", "why=\"every upgrade will be answered 404\"");
 	int status = gateway_run(&cfg, &wsgate_app);
+	access_log_close();
 	config_fini(&cfg);
 	return status;
 }

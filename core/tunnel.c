@@ -512,6 +512,9 @@ static void tunnel_on_free(struct worker *w, struct conn *c)
 	struct tunnel *t = tunnel__of(c);
 	if (t == NULL)
 		return;
+	if (t->client == c)
+		tunnel_access_log(w, c, t, NULL, (t->flags & TF_OPEN) ? 101 : 499,
+		                  (t->flags & TF_OPEN) ? NULL : "client_closed");
 	c->owner = NULL;
 	if (t->client == c) {
 		t->client = NULL;

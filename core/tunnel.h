@@ -47,6 +47,7 @@ enum tunnel_flag {
 	TF_BACKEND_UP = 1u << 4, /* counted in its backend's active connections */
 	TF_MSG_RATE = 1u << 5,   /* client messages go through msg_rate */
 	TF_LB_HELD = 1u << 6,    /* counted in its backend's least-conn count (lb_conn_acquire) */
+	TF_LOGGED = 1u << 7,     /* its access-log record is written (tunnel_access.c) */
 };
 
 struct tunnel {
@@ -79,6 +80,12 @@ void tunnel_start(struct worker *w, struct conn *client, struct tunnel_dial *dia
                   const struct rt_table *table, const struct rt_route *route);
 /* SIGTERM: 1001 to both legs of every tunnel (or 503 when still in the handshake). */
 void tunnel_drain(struct worker *w, struct tunnel *t);
+/* --access-log: the record of a connection that ends now with status (101, a rejection's, a
+ * relayed one, 499) and reason (NULL for none); t (may be NULL before the tunnel exists) is
+ * logged once, whatever calls this after the first. route: the matched route when t is NULL.
+ * A no-op when the access log is off. */
+void tunnel_access_log(struct worker *w, struct conn *c, struct tunnel *t,
+                       const struct rt_route *route, uint16_t status, const char *reason);
 /* "<prefix>.<id>" into buf (cap >= TUNNEL_ID_TEXT_MAX); returns its length. */
 #define TUNNEL_ID_TEXT_MAX 48
 int tunnel_id_text(const struct worker *w, const struct tunnel *t, char *buf, size_t cap);

@@ -17,6 +17,7 @@
  * timeout SQE per conn (the wheel costs nothing per message; the kernel timer per conn would). */
 #include "core/worker.h"
 #include "auth/jwt.h"
+#include "core/access_log.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -186,6 +187,8 @@ int worker_init(struct worker *w, struct gateway *gw, unsigned id, uint32_t max_
 	w->m = metrics_worker_new();
 	if (w->m == NULL)
 		goto out_free_pool;
+	/* Out of memory here only loses this worker's access records (counted as dropped). */
+	w->access = access_log_on() ? access_ring_new() : NULL;
 	w->queue = calloc(1, sizeof(*w->queue));
 	if (w->queue == NULL)
 		goto out_free_metrics;
@@ -211,6 +214,8 @@ out_free_queue:
 	free(w->queue);
 	w->queue = NULL;
 out_free_metrics:
+	access_ring_free(w->access);
+	w->access = NULL;
 	metrics_worker_free(w->m);
 	w->m = NULL;
 out_free_pool:
@@ -227,6 +232,8 @@ out_fini_conns:
 
 void worker_fini(struct worker *w)
 {
+	access_ring_free(w->access);
+	w->access = NULL;
 	if (w->bufs != NULL)
 		munmap(w->bufs, (size_t)w->br_entries * WORKER_BUF_SIZE);
 	if (w->br != NULL)
