@@ -468,11 +468,13 @@ def cli_unknown_flag_exits_2(ctx):
 
 
 @runner.test(timeout=30)
-def cli_unenforced_security_settings_exit_2(ctx):
-    # settings whose enforcement is not built yet must be refused, never silently ignored:
-    # an operator asking for tokens must not get an open gateway
+def cli_unenforceable_security_settings_exit_2(ctx):
+    # a security setting that cannot be enforced as asked is refused, never silently weakened:
+    # an HMAC key under 32 bytes, tokens required with no key, a cluster flag not built yet
     _usage_error(ctx, _quiet_args() + ["--jwt-secret", "s3cret"], ["--jwt-secret"], "--jwt-secret")
-    _usage_error(ctx, _quiet_args() + ["--access-log", "-"], ["--access-log"], "--access-log -")
+    _usage_error(ctx, _quiet_args() + ["--auth", "required"], ["--auth"], "--auth required")
+    _usage_error(ctx, _quiet_args() + ["--cluster", "redis://127.0.0.1:6379"], ["--cluster"],
+                 "--cluster")
 
 
 @runner.test(timeout=30)
