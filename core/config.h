@@ -69,11 +69,12 @@ struct wsg_config {
 	struct cfg_rate msg_rate;  /* --msg-rate R[/BURST] */
 	uint64_t max_message;      /* bytes, default 1 MiB */
 
-	uint64_t handshake_timeout_ms; /* default 10 s */
-	uint64_t idle_timeout_ms;      /* default 300 s */
-	uint64_t ping_interval_ms;     /* default 30 s; 0 = off */
-	uint64_t connect_timeout_ms;   /* default 5 s */
-	uint64_t drain_timeout_ms;     /* default 30 s */
+	uint64_t handshake_timeout_ms;     /* default 10 s */
+	uint64_t idle_timeout_ms;          /* default 300 s */
+	uint64_t ping_interval_ms;         /* default 30 s; 0 = off */
+	uint64_t backend_ping_interval_ms; /* --backend-ping-interval, default 0 = off */
+	uint64_t connect_timeout_ms;       /* default 5 s */
+	uint64_t drain_timeout_ms;         /* default 30 s */
 
 	char **allow_origin; /* --allow-origin, repeatable; none = all */
 	unsigned n_allow_origin;

@@ -63,6 +63,9 @@ const struct cfg_opt_def config__opts[CFG_O_COUNT] = {
                             "no data frame either way: close 1001 (default 300s)"},
     [CFG_O_PING_INTERVAL] = {"ping-interval", 0, CFG_K_VALUE, true, "DUR",
                              "ping clients silent this long, 0 = off (default 30s)"},
+    [CFG_O_BACKEND_PING_INTERVAL] = {"backend-ping-interval", 0, CFG_K_VALUE, true, "DUR",
+                                     "ping backend legs silent this long and measure the "
+                                     "RTT, 0 = off (default 0)"},
     [CFG_O_CONNECT_TIMEOUT] = {"connect-timeout", 0, CFG_K_VALUE, true, "DUR",
                                "backend TCP connect + upgrade (default 5s)"},
     [CFG_O_DRAIN_TIMEOUT] = {"drain-timeout", 0, CFG_K_VALUE, true, "DUR",
@@ -342,6 +345,8 @@ int config__set(struct cfg_parse *ps, enum cfg_opt id, const char *v, char *why,
 		return cfg_set_duration(v, &cfg->idle_timeout_ms, false, why, wl);
 	case CFG_O_PING_INTERVAL:
 		return cfg_set_duration(v, &cfg->ping_interval_ms, true, why, wl);
+	case CFG_O_BACKEND_PING_INTERVAL:
+		return cfg_set_duration(v, &cfg->backend_ping_interval_ms, true, why, wl);
 	case CFG_O_CONNECT_TIMEOUT:
 		return cfg_set_duration(v, &cfg->connect_timeout_ms, false, why, wl);
 	case CFG_O_DRAIN_TIMEOUT:

@@ -243,6 +243,7 @@ int config_print_json(const struct wsg_config *cfg, FILE *out)
 	    {"handshake-timeout", cfg->handshake_timeout_ms},
 	    {"idle-timeout", cfg->idle_timeout_ms},
 	    {"ping-interval", cfg->ping_interval_ms},
+	    {"backend-ping-interval", cfg->backend_ping_interval_ms},
 	    {"connect-timeout", cfg->connect_timeout_ms},
 	    {"drain-timeout", cfg->drain_timeout_ms},
 	    {"health-interval", cfg->health_interval_ms},

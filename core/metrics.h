@@ -63,7 +63,7 @@ enum metrics_slab {
 /* ping_rtt_seconds{leg}: which leg the gateway's own keepalive ping went out on. */
 enum metrics_leg {
 	METRICS_LEG_CLIENT = 0, /* --ping-interval, to clients */
-	METRICS_LEG_BACKEND,    /* to backends (nothing pings them yet: always empty) */
+	METRICS_LEG_BACKEND,    /* --backend-ping-interval, to backends */
 	METRICS_LEG_COUNT
 };
 

@@ -191,11 +191,14 @@ void tunnel__on_control(struct worker *w, struct tunnel *t, struct conn *src)
 			tunnel__fail(w, t, src, 1011, "out of memory");
 		break;
 	case WS_OP_PONG:
-		if (src == t->client && (src->ws_flags & WSF_PING_OUT) &&
-		    n == sizeof(tunnel_ka_token) && memcmp(payload, tunnel_ka_token, n) == 0) {
+		if ((src->ws_flags & WSF_PING_OUT) && n == sizeof(tunnel_ka_token) &&
+		    memcmp(payload, tunnel_ka_token, n) == 0) {
+			/* The answer to our own keepalive (--ping-interval to the client,
+			 * --backend-ping-interval to the backend): measured, not passed on. */
 			src->ws_flags &= (uint16_t)~WSF_PING_OUT;
-			metrics_worker_ping_rtt(w->m, METRICS_LEG_CLIENT,
-			                        (uint32_t)w->now_us - src->stamp_us);
+			metrics_worker_ping_rtt(
+			    w->m, src == t->client ? METRICS_LEG_CLIENT : METRICS_LEG_BACKEND,
+			    (uint32_t)w->now_us - src->stamp_us);
 			break;
 		}
 		if (dst != NULL && !(dst->ws_flags & WSF_CLOSE_SENT) &&
@@ -308,6 +311,8 @@ void tunnel__opened(struct worker *w, struct tunnel *t)
 	conn_del_timer(w, t->backend);
 	if (gw->cfg->idle_timeout_ms || gw->cfg->ping_interval_ms || t->auth_expire_ms)
 		conn_set_timer(w, c, w->now_ms);
+	if (gw->cfg->backend_ping_interval_ms)
+		conn_set_timer(w, t->backend, w->now_ms + gw->cfg->backend_ping_interval_ms);
 	if (log_enabled(CFG_LOG_DEBUG)) {
 		char p[64];
 		conn_peer_text(c, p, sizeof(p), true);
@@ -391,6 +396,44 @@ static void tunnel_count_drain_cut(struct worker *w, struct tunnel *t, struct co
 		worker_stat_add(&w->drain_cut, 1);
 }
 
+/* --backend-ping-interval: a backend leg silent that long gets our ping; no pong within
+ * another interval and the backend is taken for dead (1011 to the client, 1001 to it). The
+ * round trip goes to ping_rtt_seconds{leg="backend"}. */
+static void tunnel_backend_keepalive(struct worker *w, struct tunnel *t, struct conn *b,
+                                     uint64_t now)
+{
+	uint64_t every = w->gw->cfg->backend_ping_interval_ms;
+	if (every == 0 || b != t->backend)
+		return;
+	uint64_t next;
+	if (b->ws_flags & WSF_PING_OUT) {
+		next = b->deadline_ms + every;
+		if (now >= next) {
+			LOG_DEBUG("backend_keepalive_timeout", "tunnel=%llu",
+			          (unsigned long long)t->id);
+			tunnel__send_close(w, t, t->client, 1011, NULL, 0);
+			tunnel__send_close(w, t, b, 1001, NULL, 0);
+			return;
+		}
+	} else {
+		next = b->last_rx_ms + every;
+		if (now >= next && !tunnel_mid_frame(w, t, b, false)) {
+			if (tunnel__send_control(w, b, WS_OP_PING, tunnel_ka_token,
+			                         sizeof(tunnel_ka_token)) == 0) {
+				b->ws_flags |= WSF_PING_OUT;
+				b->deadline_ms = now;
+				b->stamp_us = (uint32_t)w->now_us;
+				next = now + every;
+			} else {
+				next = now + 100; /* no memory for the ping now: soon again */
+			}
+		} else if (now >= next) {
+			next = now + 100; /* mid-frame: try again shortly */
+		}
+	}
+	conn_set_timer(w, b, next);
+}
+
 static void tunnel_on_timer(struct worker *w, struct conn *c)
 {
 	struct tunnel *t = tunnel__of(c);
@@ -423,8 +466,10 @@ static void tunnel_on_timer(struct worker *w, struct conn *c)
 		}
 		return;
 	}
-	if (c != t->client)
+	if (c != t->client) {
+		tunnel_backend_keepalive(w, t, c, now);
 		return;
+	}
 
 	uint64_t next = UINT64_MAX;
 	if (t->auth_expire_ms) {

@@ -18,7 +18,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, PeerClosed, RawWS,  # noqa: E402
              Runner, SockReader, T, TestFailure, TestTimeout, check, check_eq, free_port, note,
-             read_frame, read_http_response, run_async, run_cmd, tcp_connectable,
+             http_get, read_frame, read_http_response, run_async, run_cmd, tcp_connectable,
              upgrade_request, ws_connect)
 
 import websockets  # noqa: E402
@@ -281,6 +281,50 @@ def keepalive_ping_unanswered_closes_1001(ctx):
     ev = b.wait_event("close_rcvd", T(3))
     check(ev is not None and ev[2] == 1001, f"backend: expected close 1001, events {b.events!r}")
     check_eq(b.events_of("ping"), [], "gateway keepalive pings forwarded to the backend")
+
+
+@runner.test(timeout=40)
+def backend_keepalive_unanswered_closes_client_1011_backend_1001(ctx):
+    # --backend-ping-interval: a backend leg silent that long gets the gateway's ping; a
+    # backend that never answers it is taken for dead
+    interval = 1.0
+    b = ctx.backend(mode="ws", after="hold")  # reads and records, never sends (no pong)
+    gw = ctx.gateway([f"/={b.url}"], args=["--backend-ping-interval", f"{interval:g}s",
+                                           "--ping-interval", "0", "--idle-timeout", "60s"])
+    w = RawWS(gw.port, "/")
+    ctx.track(w.sock)
+    t0 = time.monotonic()
+    f = w.recv_frame(2 * interval + T(3))
+    elapsed = time.monotonic() - t0
+    check_eq((f.opcode, f.close_code), (OP_CLOSE, 1011), f"the client's close ({f!r})")
+    check(elapsed >= 1.5 * interval, f"closed after only {elapsed:.2f}s: before the pong was due")
+    pings = b.events_of("ping")
+    check(len(pings) >= 1, f"the backend saw no keepalive ping: {b.events!r}")
+    ev = b.wait_event("close_rcvd", T(3))
+    check(ev is not None and ev[2] == 1001, f"backend: expected close 1001, events {b.events!r}")
+
+
+@runner.test(timeout=40)
+def backend_keepalive_answered_is_swallowed_and_measured(ctx):
+    interval = 0.5
+    b = ctx.backend(mode="ws", after="echo")  # answers pings with pongs
+    gw = ctx.gateway([f"/={b.url}"], args=["--backend-ping-interval", "500ms",
+                                           "--ping-interval", "0", "--idle-timeout", "60s"])
+    w = RawWS(gw.port, "/")
+    ctx.track(w.sock)
+    time.sleep(4 * interval)
+    w.send_frame(OP_TEXT, b"still here")
+    f = w.recv_frame(T(3))
+    # the backend's pongs to our pings never reach the client: the first frame is the echo
+    check_eq((f.opcode, f.payload), (OP_TEXT, b"still here"), "the client's first frame")
+    check(len(b.events_of("ping")) >= 2, f"keepalive pings seen by the backend: {b.events!r}")
+    _, _, body = http_get(gw.admin_port, "/metrics")
+    text = body.decode()
+    count = [ln for ln in text.split("\n")
+             if ln.startswith('wsgate_ping_rtt_seconds_count{leg="backend"}')]
+    check(count and int(float(count[0].split()[-1])) >= 2,
+          f"backend round trips measured: {count!r}")
+    w.close()
 
 
 @runner.test(timeout=40)
