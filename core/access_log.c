@@ -227,7 +227,7 @@ static void ao_str(struct access_out *o, const char *s)
 size_t access_log_render(const struct access_record *r, char *buf, size_t cap)
 {
 	struct access_out o = {buf, 0, cap, false};
-	char ts[40];
+	char ts[96]; /* room for any int gcc can imagine in the fields */
 	time_t secs = (time_t)(r->time_ms / 1000u);
 	struct tm tm;
 	gmtime_r(&secs, &tm);
