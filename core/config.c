@@ -265,6 +265,7 @@ static void cfg_defaults(struct wsg_config *cfg)
 	cfg->ping_interval_ms = 30 * 1000;
 	cfg->connect_timeout_ms = 5 * 1000;
 	cfg->drain_timeout_ms = 30 * 1000;
+	cfg->drain_close_code = 1001;
 	cfg->health_interval_ms = 5 * 1000;
 	cfg->health_fails = 2;
 	cfg->health_passes = 2;
@@ -342,6 +343,12 @@ static int cfg_check(struct cfg_parse *ps)
 	}
 	rt_table_free(t);
 
+	if (cfg->drain_spread_ms > 0 && cfg->drain_spread_ms >= cfg->drain_timeout_ms) {
+		/* The last close frames would go out after the drain had cut their clients. */
+		config__errf(ps->err, ps->err_len,
+		             "wsgate: --drain-spread: must be shorter than --drain-timeout");
+		return -1;
+	}
 	bool has_key = config_has_jwt_key(cfg);
 	if (!has_key && (cfg->auth == CFG_AUTH_REQUIRED || cfg->auth == CFG_AUTH_OPTIONAL)) {
 		config__errf(ps->err, ps->err_len,

@@ -75,6 +75,8 @@ struct wsg_config {
 	uint64_t backend_ping_interval_ms; /* --backend-ping-interval, default 0 = off */
 	uint64_t connect_timeout_ms;       /* default 5 s */
 	uint64_t drain_timeout_ms;         /* default 30 s */
+	uint16_t drain_close_code;         /* --drain-close-code 1001 (default) or 1012 */
+	uint64_t drain_spread_ms;          /* --drain-spread, default 0: every close at once */
 
 	char **allow_origin; /* --allow-origin, repeatable; none = all */
 	unsigned n_allow_origin;

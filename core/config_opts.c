@@ -70,6 +70,10 @@ const struct cfg_opt_def config__opts[CFG_O_COUNT] = {
                                "backend TCP connect + upgrade (default 5s)"},
     [CFG_O_DRAIN_TIMEOUT] = {"drain-timeout", 0, CFG_K_VALUE, true, "DUR",
                              "on SIGTERM, time given to clients to leave (default 30s)"},
+    [CFG_O_DRAIN_CLOSE_CODE] = {"drain-close-code", 0, CFG_K_VALUE, true, "1001|1012",
+                                "close code clients get when draining (default 1001)"},
+    [CFG_O_DRAIN_SPREAD] = {"drain-spread", 0, CFG_K_VALUE, true, "DUR",
+                            "spread the drain's close frames over DUR, with jitter (default 0)"},
     [CFG_O_ALLOW_ORIGIN] = {"allow-origin", 0, CFG_K_LIST, true, "ORIGIN",
                             "allowed Origin, repeatable; * = all (default all)"},
     [CFG_O_JWT_SECRET] = {"jwt-secret", 0, CFG_K_VALUE, true, "SECRET",
@@ -349,6 +353,19 @@ int config__set(struct cfg_parse *ps, enum cfg_opt id, const char *v, char *why,
 		return cfg_set_duration(v, &cfg->backend_ping_interval_ms, true, why, wl);
 	case CFG_O_CONNECT_TIMEOUT:
 		return cfg_set_duration(v, &cfg->connect_timeout_ms, false, why, wl);
+	case CFG_O_DRAIN_CLOSE_CODE:
+		if (strcmp(v, "1001") == 0) {
+			cfg->drain_close_code = 1001;
+		} else if (strcmp(v, "1012") == 0) {
+			cfg->drain_close_code = 1012;
+		} else {
+			config__errf(why, wl, "invalid close code \"%s\" (1001 or 1012)",
+			             config__q(q, sizeof(q), v));
+			return -1;
+		}
+		break;
+	case CFG_O_DRAIN_SPREAD:
+		return cfg_set_duration(v, &cfg->drain_spread_ms, true, why, wl);
 	case CFG_O_DRAIN_TIMEOUT:
 		return cfg_set_duration(v, &cfg->drain_timeout_ms, true, why, wl);
 	case CFG_O_HEALTH_INTERVAL:

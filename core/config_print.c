@@ -229,6 +229,7 @@ int config_print_json(const struct wsg_config *cfg, FILE *out)
 	ok = ok && cfg_add_u64(o, "max-conns", cfg->max_conns);
 	ok = ok && cfg_add_u64(o, "max-conns-per-ip", cfg->max_conns_per_ip);
 	ok = ok && cfg_add_u64(o, "ipv6-prefix", cfg->ipv6_prefix);
+	ok = ok && cfg_add_u64(o, "drain-close-code", cfg->drain_close_code);
 	cfg_fmt_rate(buf, sizeof(buf), cfg->conn_rate.per_sec, cfg->conn_rate.burst);
 	ok = ok && cJSON_AddStringToObject(o, "conn-rate", buf) != NULL;
 	cfg_fmt_rate(buf, sizeof(buf), cfg->msg_rate.per_sec, cfg->msg_rate.burst);
@@ -246,6 +247,7 @@ int config_print_json(const struct wsg_config *cfg, FILE *out)
 	    {"backend-ping-interval", cfg->backend_ping_interval_ms},
 	    {"connect-timeout", cfg->connect_timeout_ms},
 	    {"drain-timeout", cfg->drain_timeout_ms},
+	    {"drain-spread", cfg->drain_spread_ms},
 	    {"health-interval", cfg->health_interval_ms},
 	    {"jwt-leeway", cfg->jwt_leeway_ms},
 	    {"fail-timeout", cfg->fail_timeout_ms},

@@ -396,6 +396,15 @@ static void tunnel_count_drain_cut(struct worker *w, struct tunnel *t, struct co
 		worker_stat_add(&w->drain_cut, 1);
 }
 
+/* The drain's goodbye: --drain-close-code (1001, or 1012 "come back") to the client, 1001 to
+ * the backend. */
+static void tunnel_drain_close(struct worker *w, struct tunnel *t)
+{
+	t->drain_at_ms = 0;
+	tunnel__send_close(w, t, t->client, w->gw->cfg->drain_close_code, NULL, 0);
+	tunnel__send_close(w, t, t->backend, 1001, NULL, 0);
+}
+
 /* --backend-ping-interval: a backend leg silent that long gets our ping; no pong within
  * another interval and the backend is taken for dead (1011 to the client, 1001 to it). The
  * round trip goes to ping_rtt_seconds{leg="backend"}. */
@@ -472,6 +481,13 @@ static void tunnel_on_timer(struct worker *w, struct conn *c)
 	}
 
 	uint64_t next = UINT64_MAX;
+	if (t->drain_at_ms) {
+		if (now >= t->drain_at_ms) {
+			tunnel_drain_close(w, t);
+			return;
+		}
+		next = t->drain_at_ms;
+	}
 	if (t->auth_expire_ms) {
 		if (now >= t->auth_expire_ms) {
 			/* SPEC.md: the token's exp (plus leeway) passed while connected. */
@@ -483,7 +499,8 @@ static void tunnel_on_timer(struct worker *w, struct conn *c)
 			                   sizeof(why) - 1);
 			return;
 		}
-		next = t->auth_expire_ms;
+		if (t->auth_expire_ms < next)
+			next = t->auth_expire_ms;
 	}
 	if (cfg->idle_timeout_ms) {
 		uint64_t idle_at = t->last_data_ms + cfg->idle_timeout_ms;
@@ -546,8 +563,18 @@ void tunnel_drain(struct worker *w, struct tunnel *t)
 		return;
 	}
 	/* Every close handshake of the drain may take until --drain-timeout. */
-	t->drain_by_ms = w->now_ms + w->gw->cfg->drain_timeout_ms;
-	tunnel_close_both(w, t, 1001);
+	const struct wsg_config *cfg = w->gw->cfg;
+	t->drain_by_ms = w->now_ms + cfg->drain_timeout_ms;
+	if (cfg->drain_spread_ms > 0 && c != NULL &&
+	    !(c->ws_flags & (WSF_CLOSE_SENT | WSF_CLOSE_RCVD | WSF_CLOSE_OWED))) {
+		/* --drain-spread: each client's close at its own moment, uniform over the
+		 * spread, so that they do not all reconnect at once. The client timer carries it
+		 * (tunnel_on_timer). */
+		t->drain_at_ms = w->now_ms + 1 + worker_random(w) % cfg->drain_spread_ms;
+		conn_set_timer(w, c, t->drain_at_ms);
+		return;
+	}
+	tunnel_drain_close(w, t);
 }
 
 static void tunnel_on_free(struct worker *w, struct conn *c)

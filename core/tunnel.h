@@ -64,6 +64,7 @@ struct tunnel {
 	uint64_t created_ms;
 	uint64_t last_data_ms;       /* last data frame either way (idle timeout) */
 	uint64_t drain_by_ms;        /* TF_DRAINING: close handshakes may take until then */
+	uint64_t drain_at_ms;        /* --drain-spread: when its close goes out; 0: sent */
 	uint64_t msgs_up, msgs_down; /* client -> backend, backend -> client */
 	struct bucket msg_rate;      /* --msg-rate / msg-rate=: client data messages */
 	const char *fail_why;        /* static reason of the leg that broke a rule, for its close */

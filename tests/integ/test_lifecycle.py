@@ -150,6 +150,53 @@ def sigterm_drains_open_clients(ctx):
 
 
 @runner.test(timeout=40)
+def drain_close_code_1012_spread_over_time(ctx):
+    # --drain-close-code 1012 ("service restart: come back") to clients, 1001 to backends;
+    # --drain-spread sends the closes over that time, not all at once
+    spread = 2.0
+    b = ctx.backend(mode="ws", after="echo")
+    gw = ctx.gateway([f"/={b.url}"], args=["--drain-close-code", "1012", "--drain-spread",
+                                           f"{spread:g}s", "--drain-timeout", "6s",
+                                           "--ping-interval", "0"])
+    clients = [RawWS(gw.port, f"/c{i}") for i in range(12)]
+    for w in clients:
+        ctx.track(w.sock)
+    t0 = time.monotonic()
+    gw.signal(signal.SIGTERM)
+    # one reader per client, so that each close is timed when it arrives
+    import threading
+    arrivals, frames = [None] * len(clients), [None] * len(clients)
+
+    def read(i, w):
+        try:
+            frames[i] = w.recv_frame(spread + T(3))
+            arrivals[i] = time.monotonic() - t0
+        except Exception as e:  # noqa: BLE001 (reported below)
+            frames[i] = e
+    readers = [threading.Thread(target=read, args=(i, w), daemon=True)
+               for i, w in enumerate(clients)]
+    for r in readers:
+        r.start()
+    for r in readers:
+        r.join(spread + T(5))
+    for i, (f, w) in enumerate(zip(frames, clients)):
+        check(not isinstance(f, Exception) and f is not None, f"client {i}: {f!r}")
+        check_eq((f.opcode, f.close_code), (OP_CLOSE, 1012), f"client {i}'s drain close")
+        w.send_close(1012)
+    arrivals.sort()
+    note(f"drain closes between {arrivals[0]:.2f}s and {arrivals[-1]:.2f}s")
+    check(arrivals[-1] - arrivals[0] >= spread * 0.3,
+          f"closes not spread: all within {arrivals[-1] - arrivals[0]:.2f}s")
+    check(arrivals[-1] <= spread + T(1), f"a close after the spread: {arrivals[-1]:.2f}s")
+    deadline = time.monotonic() + T(5)
+    while len(b.events_of("close_rcvd")) < len(clients) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    codes = sorted({ev[2] for ev in b.events_of("close_rcvd")})
+    check_eq(codes, [1001], "the backends' close code in a drain")
+    check_eq(gw.wait(T(8)), 0, "exit status after the drain")
+
+
+@runner.test(timeout=40)
 def sigterm_readyz_503_while_draining(ctx):
     drain = 4.0
     echo = ctx.echo()
