@@ -87,7 +87,13 @@ static void handshake_on_head(struct worker *w, struct conn *c, struct tunnel_di
 	/* SPEC.md: the route is matched on the normalised path, which is also what the
 	 * backend receives; a path that cannot be normalised safely is 400. */
 	size_t plen;
-	if (http_path_normalize(req->path.p, req->path.n, d->path, sizeof(d->path), &plen) != 0) {
+	/* In place, over the request's own bytes in c->in (ours, writable, and not moved until
+	 * the 101): the result is never longer, and nothing reads the raw path afterwards (the
+	 * views of the query and the headers lie after it). A copy would cost the dial state a
+	 * head-sized buffer. */
+	char *path = (char *)req->path.p;
+	d->path = path;
+	if (http_path_normalize(path, req->path.n, path, req->path.n, &plen) != 0) {
 		slab_free(&w->handshakes, d);
 		handshake_reject(w, c, HTTP_REJ_MALFORMED);
 		return;

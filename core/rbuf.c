@@ -125,6 +125,12 @@ static void rbuf_pool_trim_class(struct rbuf_pool *pool, unsigned c)
 	}
 }
 
+void rbuf_pool_trim(struct rbuf_pool *pool)
+{
+	for (unsigned c = 0; c <= pool->max_shift - pool->min_shift; c++)
+		rbuf_pool_trim_class(pool, c);
+}
+
 void rbuf_pool_free(struct rbuf_pool *pool)
 {
 	if (pool == NULL)

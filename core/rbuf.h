@@ -38,6 +38,8 @@ uint64_t rbuf_pool_bytes_cached(const struct rbuf_pool *pool);
 /* Caps the bytes of free blocks kept for reuse: a block given back while the cache holds
  * that much is returned to the system instead (default: limit_bytes, i.e. keep all). */
 void rbuf_pool_set_cache_max(struct rbuf_pool *pool, uint64_t bytes);
+/* Frees every cached block now (an idle worker gives its reserve back to the system). */
+void rbuf_pool_trim(struct rbuf_pool *pool);
 
 static inline uint32_t rbuf_len(const struct rbuf *rb)
 {

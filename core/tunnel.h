@@ -28,8 +28,8 @@ struct tunnel_dial {
 	struct http_request req; /* the client's head, parsed once; views into client->in */
 	size_t head_len;         /* bytes of client->in that are the head */
 	size_t path_len;         /* the normalised path (routing and the backend see it) */
-	char path[WSG_HEAD_MAX_DEFAULT];
-	char offered[1024]; /* every Sec-WebSocket-Protocol offer, joined */
+	const char *path;        /* it, normalised in place in client->in (never longer) */
+	char offered[1024];      /* every Sec-WebSocket-Protocol offer, joined */
 	size_t offered_len;
 	char key[WSKEY_KEY_LEN + 1]; /* our Sec-WebSocket-Key for the current backend */
 	uint16_t first;              /* the balancer's pick */

@@ -44,10 +44,11 @@ _Thread_local struct worker *worker_self;
  * in the ring the same turn, so the ring only needs to cover one turn's receives; a turn with
  * more completions than that gets -ENOBUFS for the rest, which re-arm and complete next turn.
  * Every buffer ends up resident, so this is a fixed per-worker cost in every RSS figure. */
-#define WORKER_BUF_ENTRIES 256u
-#define WORKER_TICK_MS     10u
-#define WORKER_WAIT_MAX_MS 100u       /* idle workers still pass quiescent points this often */
-#define WORKER_POOL_CACHE  (2u << 20) /* free rbuf blocks kept for reuse, per worker */
+#define WORKER_BUF_ENTRIES  256u
+#define WORKER_TICK_MS      10u
+#define WORKER_WAIT_MAX_MS  100u       /* idle workers still pass quiescent points this often */
+#define WORKER_POOL_CACHE   (2u << 20) /* free rbuf blocks kept for reuse, per worker */
+#define WORKER_IDLE_TRIM_MS 1000u      /* no completion for this long: give reserves back */
 
 /* The loop turn's clock, read once per turn in microseconds (the handshake and ping
  * histograms want sub-millisecond times) and in milliseconds (timers, deadlines). */
@@ -393,6 +394,24 @@ static void worker_enable_ring(struct worker *w)
 	syscall(__NR_io_uring_register, w->ring.ring_fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0);
 }
 
+/* Nothing completed for WORKER_IDLE_TRIM_MS: the memory a busy worker keeps at hand goes back
+ * to the system, so that idle connections cost only their own structs. The receive buffers'
+ * pages are dropped (MADV_DONTNEED: zero-filled again on the next receive into them; safe
+ * because the kernel writes them only while this thread is in io_uring_enter, DEFER_TASKRUN,
+ * or in task work on its way back to user space, never while it runs here), the free-block
+ * cache of the rbuf pool is emptied (its large blocks are their own mappings). Once per
+ * transition from busy to idle: a few syscalls, never per message. Not malloc_trim(): it walks
+ * every arena under their locks (other workers' mallocs would wait), and the sanitizers'
+ * allocators do not support it. */
+static void worker_trim_idle(struct worker *w)
+{
+	w->trimmed = true;
+	if (w->bufs != NULL)
+		madvise(w->bufs, (size_t)w->br_entries * WORKER_BUF_SIZE, MADV_DONTNEED);
+	rbuf_pool_trim(w->pool);
+	LOG_DEBUG("worker_trim", "live_conns=%u", w->live_conns);
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
@@ -438,6 +457,12 @@ static void *worker_main(void *arg)
 		conn_flush_all(w);
 		twheel_advance(&w->wheel, w->now_ms, worker_on_timer, w);
 		conn_flush_all(w);
+		if (seen > 0) {
+			w->last_busy_ms = w->now_ms;
+			w->trimmed = false;
+		} else if (!w->trimmed && w->now_ms - w->last_busy_ms >= WORKER_IDLE_TRIM_MS) {
+			worker_trim_idle(w);
+		}
 		if ((w->stopping || w->draining) && w->live_conns == 0)
 			break;
 	}

@@ -92,6 +92,8 @@ struct worker {
 	_Atomic bool exited;        /* written: worker; read: control thread */
 	struct metrics_worker *m;   /* this worker's counters (core/metrics.h), single writer */
 	struct access_ring *access; /* --access-log: this worker's records (NULL: off) */
+	uint64_t last_busy_ms;      /* last loop turn that handled a completion */
+	bool trimmed;               /* idle reserves given back since then (worker_trim_idle) */
 	_Atomic uint64_t drain_cut; /* clients cut at --drain-timeout; read: control thread */
 	struct cmdq cmdq;           /* commands from the control thread, and replies */
 	void **tls_resume; /* wss:// backends' last TLS sessions, by backend slot (made lazily) */
