@@ -11,10 +11,12 @@ CTEST_ARGS ?=
 # python3-websockets, curl, openssl: integration tests' independent clients; procps: ps/pkill;
 # prometheus: promtool, which tests/integ/test_metrics.py runs on /metrics (Debian's package
 # also installs a prometheus service on :9090, the default --admin port; in a container
-# policy-rc.d keeps it from starting, elsewhere stop it or pick another --admin).
+# policy-rc.d keeps it from starting, elsewhere stop it or pick another --admin); groff-base:
+# groff, which tests/integ/test_packaging.py renders the man pages with (-ww -z). systemd-analyze
+# (package systemd) is used by that test when present and skipped otherwise.
 PACKAGES := build-essential cmake pkg-config liburing-dev libwolfssl-dev libcjson-dev \
 	libcmocka-dev clang libclang-rt-14-dev clang-format python3 python3-websockets curl \
-	openssl procps prometheus
+	openssl procps prometheus groff-base
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
