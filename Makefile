@@ -11,19 +11,30 @@ CTEST_ARGS ?=
 # python3-websockets, curl, openssl: integration tests' independent clients; procps: ps/pkill;
 # prometheus: promtool, which tests/integ/test_metrics.py runs on /metrics (Debian's package
 # also installs a prometheus service on :9090, the default --admin port; in a container
-# policy-rc.d keeps it from starting, elsewhere stop it or pick another --admin).
+# policy-rc.d keeps it from starting, elsewhere stop it or pick another --admin); groff-base:
+# groff, which tests/integ/test_packaging.py renders the man pages with (-ww -z). systemd-analyze
+# (package systemd) is used by that test when present and skipped otherwise.
 PACKAGES := build-essential cmake pkg-config liburing-dev libwolfssl-dev libcjson-dev \
 	libcmocka-dev clang libclang-rt-14-dev clang-format python3 python3-websockets curl \
-	openssl procps prometheus
+	openssl procps prometheus groff-base
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build release debug asan tsan run test fuzz clean format bench bench-auth bench-push
+.PHONY: all deps install-packages build release debug asan tsan run test fuzz clean format bench bench-auth bench-push deb
+
+# What `make deb` needs on top of the build: Debian's packaging tools (dpkg-buildpackage is in
+# dpkg-dev) and lintian, plus debian/control's Build-Depends.
+DEB_PACKAGES := build-essential debhelper dpkg-dev fakeroot lintian cmake pkgconf liburing-dev \
+	libwolfssl-dev libcjson-dev libcmocka-dev
+DEB_VERSION = $(shell sed -n 's/^project.wsgate VERSION \([0-9.]*\).*/\1/p' CMakeLists.txt)
 
 all: release
 
 deps:
-	@missing=$$(for p in $(PACKAGES); do \
+	@$(MAKE) --no-print-directory install-packages PKGS="$(PACKAGES)"
+
+install-packages:
+	@missing=$$(for p in $(PKGS); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
 	done); \
 	if [ -n "$$missing" ]; then \
@@ -74,6 +85,20 @@ fuzz: deps build/fuzz/CMakeCache.txt
 
 format:
 	find core proto tls router auth bench tests -name '*.[ch]' -print0 | xargs -0 -r clang-format -i
+
+# wsgate_$(DEB_VERSION)_amd64.deb and wsgate-tools_..., built by dpkg-buildpackage from a copy
+# of the tree (so that nothing lands beside the repository), checked by lintian, then unpacked
+# into a scratch root (tests/pkg/check_deb.sh). Results in build/deb/.
+deb:
+	@$(MAKE) --no-print-directory install-packages PKGS="$(DEB_PACKAGES)"
+	rm -rf build/deb && mkdir -p build/deb/wsgate-$(DEB_VERSION)
+	tar --exclude=./build --exclude=./.git --exclude=./compile_commands.json -cf - . | \
+		tar -C build/deb/wsgate-$(DEB_VERSION) -xf -
+	cd build/deb/wsgate-$(DEB_VERSION) && dpkg-buildpackage -us -uc -b -j$(JOBS)
+	lintian --info --display-info build/deb/*.changes | tee build/deb/lintian.txt
+	@! grep -q '^E:' build/deb/lintian.txt || { echo "lintian reported errors"; exit 1; }
+	tests/pkg/check_deb.sh build/deb
+	@ls -l build/deb/*.deb
 
 clean:
 	rm -rf build compile_commands.json

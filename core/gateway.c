@@ -35,6 +35,7 @@
 #include "core/health_probe.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/sd_notify.h"
 #include "core/worker.h"
 #include "router/rt.h"
 #include "tls/tls.h"
@@ -348,6 +349,14 @@ static void gateway_drain_access_log(struct gateway *gw)
 	access_log_drain(rings, n);
 }
 
+/* The service manager waits for these (wsgate.service is Type=notify); a failed send is
+ * logged, never fatal: without a manager listening there is nothing else to do. */
+static void gateway_notify(int rc, const char *state)
+{
+	if (rc < 0)
+		LOG_WARN("sd_notify_failed", "state=%s why=\"%s\"", state, strerror(-rc));
+}
+
 static int gateway_control_loop(struct gateway *gw, struct admin *admin, int sfd)
 {
 	const struct wsg_config *cfg = gw->cfg;
@@ -376,7 +385,13 @@ static int gateway_control_loop(struct gateway *gw, struct admin *admin, int sfd
 			struct signalfd_siginfo si;
 			while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
 				if (si.ssi_signo == SIGHUP) {
+					/* Not while draining: READY=1 after STOPPING=1 would
+					 * tell systemd the service is up again. */
+					if (!draining)
+						gateway_notify(sd_notify_reloading(), "RELOADING");
 					gateway_reload(gw);
+					if (!draining)
+						gateway_notify(sd_notify_ready(), "READY");
 					continue;
 				}
 				if (si.ssi_signo == SIGUSR1) {
@@ -392,6 +407,7 @@ static int gateway_control_loop(struct gateway *gw, struct admin *admin, int sfd
 				LOG_INFO("drain_start", "signal=%s timeout_ms=%llu",
 				         si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM",
 				         (unsigned long long)cfg->drain_timeout_ms);
+				gateway_notify(sd_notify_stopping(), "STOPPING");
 				gateway_stop_acceptor(gw);
 				gateway_command_all(gw, WCMD_DRAIN);
 			}
@@ -647,6 +663,7 @@ int gateway_run(const struct wsg_config *cfg, const struct gateway_app *app)
 	if (!cfg->admin_off && app->admin)
 		LOG_INFO("admin_listening", "addr=%s", cfg->admin.text);
 	LOG_INFO("started", "workers=%u prog=%s id_prefix=%s", gw->n_workers, prog, gw->id_prefix);
+	gateway_notify(sd_notify_ready(), "READY");
 
 	status = gateway_control_loop(gw, admin, sfd);
 
