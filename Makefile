@@ -9,12 +9,13 @@ CTEST_ARGS ?=
 
 # Debian packages the build and the test suite use. clang + libclang-rt-14-dev: fuzz build;
 # python3-websockets, curl, openssl: integration tests' independent clients; procps: ps/pkill;
-# prometheus: promtool, which tests/integ/test_metrics.py runs on /metrics (Debian's package
+# libhiredis-dev: the cluster's RESP reader; redis-server, redis-tools: the cluster tests' engine
+# and redis-cli; prometheus: promtool, which tests/integ/test_metrics.py runs on /metrics (Debian's package
 # also installs a prometheus service on :9090, the default --admin port; in a container
 # policy-rc.d keeps it from starting, elsewhere stop it or pick another --admin).
 PACKAGES := build-essential cmake pkg-config liburing-dev libwolfssl-dev libcjson-dev \
 	libcmocka-dev clang libclang-rt-14-dev clang-format python3 python3-websockets curl \
-	openssl procps prometheus
+	openssl procps prometheus libhiredis-dev redis-server redis-tools
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
