@@ -19,7 +19,7 @@ PACKAGES := build-essential cmake pkg-config liburing-dev libwolfssl-dev libcjso
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build release debug asan tsan run test fuzz clean format bench bench-auth
+.PHONY: all deps build release debug asan tsan run test fuzz clean format bench bench-auth bench-push
 
 all: release
 
@@ -58,6 +58,11 @@ bench: release
 # memory. Not part of bench; table in build/bench/auth.md. QUICK=1 for the short version.
 bench-auth: release
 	QUICK=$(QUICK) bench/run_auth.sh build/release/bin
+
+# Push and broadcast through the admin API (docs/BENCHMARKS.md, "Push and broadcast"): 9,000
+# idle clients get five broadcasts, one client gets back-to-back pushes. QUICK=1: 1,000.
+bench-push: release
+	/usr/bin/python3 bench/run_push.py build/release/bin $(if $(QUICK),--quick)
 
 # The release tree is built too: it is what `make run` and `make bench` use, and gcc -O2 warns
 # about things -O1 does not see (-Werror), so a green `make test` also means `make run` builds.

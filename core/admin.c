@@ -14,11 +14,21 @@
  * workers' counters with relaxed loads (no message to a worker), so they are answered at
  * once like the probes.
  *
+ * The calls on routes and connections are built in other files of the admin
+ * (admin_api_int.h): the target and its query are parsed by admin_req.c, GET/PUT /routes are
+ * admin_routes.c's, /connections and /broadcast admin_conns.c's (commands to the workers),
+ * and the --admin-token check is admin_token.c's; here they are only dispatched, and a body
+ * is read for them (BODY, below). A call that waits for the workers leaves its client in
+ * WAIT, with no events wanted, until admin_conns.c answers it from the replies.
+ *
  * Invariants: at most ADMIN_CONNS_MAX clients; when full, a new client evicts the oldest one
  * still reading (a health check is never refused because idle sockets hold every place). An
  * idle client owns no buffer; the head buffer starts at ADMIN_IN_FIRST bytes on the first
- * read and doubles up to ADMIN_HEAD_MAX (16 KiB, then 431). A body is never buffered yet: its
- * Content-Length is checked (over ADMIN_BODY_MAX is 413) and it is discarded while lingering.
+ * read and doubles up to ADMIN_HEAD_MAX (16 KiB, then 431). A body is read (BODY) only for a
+ * call that takes one (PUT /routes, the POSTs), after its head passed every check, the token
+ * included: its Content-Length is checked first (over ADMIN_BODY_MAX is 413; chunked is 411)
+ * and the buffer grows with what arrives, never sized from the declared length alone. Any
+ * other body is discarded while lingering.
  * Every client has one deadline, ADMIN_DEADLINE_MS after accept, for the whole exchange;
  * since it is the same span for all, the list in accept order is also deadline order, and
  * the sweep stops at the first client that is still in time. Clients closed while a batch of
@@ -49,6 +59,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "core/admin_api_int.h"
 #include "core/admin_int.h"
 #include "core/bug.h"
 #include "core/cluster.h"
@@ -71,6 +82,8 @@ enum admin_state {
 	ADMIN_S_READ = 1, /* collecting the request head */
 	ADMIN_S_WRITE,    /* sending out[out_off, out_len) */
 	ADMIN_S_LINGER,   /* answer sent, write side shut; discarding until EOF or deadline */
+	ADMIN_S_BODY,     /* collecting body[0, body_want) for an API call */
+	ADMIN_S_WAIT,     /* the answer waits for the workers (admin_conns.c) */
 };
 
 struct admin_conn {
@@ -85,6 +98,12 @@ struct admin_conn {
 	char *out;     /* the whole answer; NULL outside WRITE */
 	size_t out_len;
 	size_t out_off; /* bytes of out already sent */
+	bool head_only; /* HEAD: answers carry no body */
+	bool text;      /* Content-Type text/... (a pushed message is text) */
+	enum admin_method method;
+	struct admin_req *rq; /* BODY: the call the body is for; NULL otherwise */
+	char *body;           /* BODY: what arrived so far; NULL otherwise */
+	size_t body_len, body_cap, body_want;
 };
 
 struct admin {
@@ -96,8 +115,9 @@ struct admin {
 	unsigned n_conns;               /* live clients */
 	bool accept_paused;             /* listener out of the epoll set after EMFILE and such */
 	uint64_t accept_resume_ms;
-	uint64_t evicted;     /* clients cut to make room, for the log */
-	struct admin_obs obs; /* /metrics and /stats: scratch sum, start time */
+	uint64_t evicted;          /* clients cut to make room, for the log */
+	struct admin_obs obs;      /* /metrics and /stats: scratch sum, start time */
+	struct admin_calls *calls; /* calls waiting for the workers (admin_conns.c) */
 };
 
 static uint64_t admin_clock_ms(void)
@@ -168,6 +188,12 @@ static void admin_conn_close(struct admin *a, struct admin_conn *ac)
 	else
 		a->tail = ac->prev;
 	a->n_conns--;
+	if (ac->state == ADMIN_S_WAIT)
+		admin__calls_detach(a, ac);
+	free(ac->rq);
+	ac->rq = NULL;
+	free(ac->body);
+	ac->body = NULL;
 	free(ac->in);
 	ac->in = NULL;
 	free(ac->out);
@@ -329,9 +355,10 @@ enum admin_body {
  * 9112 6.3: several that differ, or one next to Transfer-Encoding, are a framing error (400,
  * the request-smuggling case). The value is only compared against the limit, never used to
  * size anything. */
-static enum admin_body admin_check_body(const struct http_request *req)
+static enum admin_body admin_check_body(const struct http_request *req, size_t *out_len)
 {
 	bool have_len = false, chunked = false;
+	*out_len = 0;
 	uint64_t len = 0;
 	for (unsigned i = 0; i < req->n_headers; i++) {
 		const struct http_header *h = &req->headers[i];
@@ -360,7 +387,10 @@ static enum admin_body admin_check_body(const struct http_request *req)
 		return ADMIN_BODY_BAD;
 	if (chunked)
 		return ADMIN_BODY_CHUNKED;
-	return len > ADMIN_BODY_MAX ? ADMIN_BODY_LARGE : ADMIN_BODY_OK;
+	if (len > ADMIN_BODY_MAX)
+		return ADMIN_BODY_LARGE;
+	*out_len = (size_t)len;
+	return ADMIN_BODY_OK;
 }
 
 #define ADMIN_401_BODY "{\"error\":\"missing or wrong admin token\"}\n"
@@ -395,12 +425,232 @@ static void admin_serve_counters(struct admin *a, struct admin_conn *ac, bool me
 	cJSON_free(json);
 }
 
-static void admin_route(struct admin *a, struct admin_conn *ac, const struct http_request *req)
+/* ---- the calls on routes and connections ---- */
+
+struct gateway *admin__gw(const struct admin *a)
+{
+	return a->gw;
+}
+
+struct admin_calls *admin__calls(const struct admin *a)
+{
+	return a->calls;
+}
+
+static const char *admin_status_reason(unsigned status)
+{
+	switch (status) {
+	case 200:
+		return "OK";
+	case 204:
+		return "No Content";
+	case 400:
+		return "Bad Request";
+	case 401:
+		return "Unauthorized";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 413:
+		return "Content Too Large";
+	case 429:
+		return "Too Many Requests";
+	case 503:
+		return "Service Unavailable";
+	case 504:
+		return "Gateway Timeout";
+	default:
+		return "Internal Server Error";
+	}
+}
+
+void admin__answer(struct admin *a, struct admin_conn *ac, unsigned status, const char *body)
+{
+	if (ac->fd == -1 || ac->state == ADMIN_S_WRITE || ac->state == ADMIN_S_LINGER)
+		return;
+	admin_reply(a, ac, status, admin_status_reason(status), body, NULL, ac->head_only);
+}
+
+void admin__answer_error(struct admin *a, struct admin_conn *ac, unsigned status, const char *why)
+{
+	cJSON *o = cJSON_CreateObject();
+	char *text = NULL;
+	if (o != NULL && cJSON_AddStringToObject(o, "error", why) != NULL)
+		text = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	if (text == NULL) {
+		admin__answer(a, ac, 503, "{\"error\":\"out of memory\"}\n");
+		return;
+	}
+	size_t n = strlen(text);
+	char *line = malloc(n + 2);
+	if (line != NULL) {
+		memcpy(line, text, n);
+		memcpy(line + n, "\n", 2);
+	}
+	admin__answer(a, ac, status, line != NULL ? line : text);
+	free(line);
+	cJSON_free(text);
+}
+
+void admin__wait(struct admin *a, struct admin_conn *ac)
+{
+	ac->state = ADMIN_S_WAIT;
+	if (admin_watch(a, ac, EPOLL_CTL_MOD, 0) != 0)
+		admin_conn_close(a, ac);
+}
+
+static void admin_conn_body_done(struct admin *a, struct admin_conn *ac);
+
+/* The call has its body: run it. */
+static void admin_api_run(struct admin *a, struct admin_conn *ac, const struct admin_req *rq,
+                          const char *body, size_t len)
+{
+	if (rq->call == ADMIN_CALL_ROUTES) {
+		if (ac->method == ADMIN_M_PUT)
+			admin__routes_put(a, ac, body, len);
+		else
+			admin__routes_get(a, ac);
+		return;
+	}
+	admin__conns_call(a, ac, rq, ac->method, ac->text, body, len);
+}
+
+/* RFC 9110 8.3: the media type's type is case-insensitive; "text/..." is a text message. */
+static bool admin_is_text(const struct http_request *req)
+{
+	for (unsigned i = 0; i < req->n_headers; i++) {
+		const struct http_header *h = &req->headers[i];
+		if (!admin_name_is(h->name, "content-type"))
+			continue;
+		struct http_str v = {h->value.p, h->value.n < 5 ? h->value.n : 5};
+		return admin_name_is(v, "text/");
+	}
+	return false;
+}
+
+/* One of the calls of admin_req.h: answered (an error), run, or waiting for its body. False
+ * when the path is none of them (admin_route goes on). rest: bytes after the head. */
+static bool admin_api_route(struct admin *a, struct admin_conn *ac, const struct http_request *req,
+                            size_t body_len, const char *rest, size_t rest_len)
+{
+	struct admin_req *rq = malloc(sizeof(*rq));
+	if (rq == NULL) {
+		admin_reply(a, ac, 503, "Service Unavailable", "{\"error\":\"out of memory\"}\n",
+		            NULL, false);
+		return true;
+	}
+	const char *why;
+	switch (admin_req_parse(req->path.p, req->path.n, req->query.p, req->query.n, rq, &why)) {
+	case ADMIN_REQ_NOT_FOUND:
+		free(rq); /* admin_route's 404, like any other unknown path */
+		return false;
+	case ADMIN_REQ_BAD:
+		free(rq);
+		ac->head_only = admin_str_is(req->method, "HEAD");
+		admin__answer_error(a, ac, 400, why);
+		return true;
+	case ADMIN_REQ_OK:
+		break;
+	}
+	ac->method = admin_method_of(req->method.p, req->method.n);
+	ac->head_only = ac->method == ADMIN_M_HEAD;
+	ac->text = admin_is_text(req);
+	const char *allow;
+	char msg[160];
+	int st = admin_req_check(rq, ac->method, &allow, msg, sizeof(msg));
+	if (st == 405) {
+		free(rq);
+		admin_reply(a, ac, 405, "Method Not Allowed",
+		            "{\"error\":\"method not allowed\"}\n", allow, false);
+		return true;
+	}
+	if (st != 0) {
+		free(rq);
+		admin__answer_error(a, ac, (unsigned)st, msg);
+		return true;
+	}
+	bool takes_body = ac->method == ADMIN_M_PUT || ac->method == ADMIN_M_POST;
+	if (!takes_body || body_len == 0) {
+		admin_api_run(a, ac, rq, "", 0);
+		free(rq);
+		return true;
+	}
+	/* Read the body: what came with the head first, then as it arrives (admin_conn_body). */
+	size_t have = rest_len < body_len ? rest_len : body_len;
+	size_t cap = have > ADMIN_IN_FIRST ? have : ADMIN_IN_FIRST;
+	if (cap > body_len)
+		cap = body_len;
+	ac->body = malloc(cap);
+	if (ac->body == NULL) {
+		free(rq);
+		admin_reply(a, ac, 503, "Service Unavailable", "{\"error\":\"out of memory\"}\n",
+		            NULL, false);
+		return true;
+	}
+	memcpy(ac->body, rest, have);
+	ac->body_len = have;
+	ac->body_cap = cap;
+	ac->body_want = body_len;
+	ac->rq = rq;
+	ac->state = ADMIN_S_BODY;
+	if (have == body_len)
+		admin_conn_body_done(a, ac);
+	return true;
+}
+
+/* The whole body is in: the head buffer is no longer needed; run the call. */
+static void admin_conn_body_done(struct admin *a, struct admin_conn *ac)
+{
+	struct admin_req *rq = ac->rq;
+	char *body = ac->body;
+	size_t len = ac->body_len;
+	ac->rq = NULL;
+	ac->body = NULL;
+	ac->body_len = ac->body_cap = ac->body_want = 0;
+	ac->state = ADMIN_S_READ; /* neither BODY nor WAIT until the call says */
+	admin_api_run(a, ac, rq, body, len);
+	free(body);
+	free(rq);
+}
+
+/* BODY: one recv into the body buffer (grown first, up to body_want). */
+static void admin_conn_body(struct admin *a, struct admin_conn *ac)
+{
+	if (ac->body_len == ac->body_cap) {
+		size_t cap = ac->body_cap * 2;
+		if (cap > ac->body_want)
+			cap = ac->body_want;
+		char *b = realloc(ac->body, cap);
+		if (b == NULL) {
+			admin_conn_close(a, ac);
+			return;
+		}
+		ac->body = b;
+		ac->body_cap = cap;
+	}
+	ssize_t n =
+	    recv(ac->fd, ac->body + ac->body_len, ac->body_cap - ac->body_len, MSG_DONTWAIT);
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return;
+	if (n <= 0) {
+		admin_conn_close(a, ac); /* gone before the whole body: nothing to answer */
+		return;
+	}
+	ac->body_len += (size_t)n;
+	if (ac->body_len == ac->body_want)
+		admin_conn_body_done(a, ac);
+}
+
+static void admin_route(struct admin *a, struct admin_conn *ac, const struct http_request *req,
+                        const char *rest, size_t rest_len)
 {
 	bool get = admin_str_is(req->method, "GET");
 	bool head = admin_str_is(req->method, "HEAD");
 	bool options = admin_str_is(req->method, "OPTIONS");
-	switch (admin_check_body(req)) {
+	size_t body_len;
+	switch (admin_check_body(req, &body_len)) {
 	case ADMIN_BODY_OK:
 		break;
 	case ADMIN_BODY_BAD:
@@ -437,6 +687,8 @@ static void admin_route(struct admin *a, struct admin_conn *ac, const struct htt
 		admin_serve_counters(a, ac, metrics, head);
 		return;
 	}
+	if (admin_api_route(a, ac, req, body_len, rest, rest_len))
+		return;
 	/* OPTIONS / is what HAProxy's `option httpchk` sends by default and it wants a 2xx or
 	 * 3xx: "/" stands in for the server as a whole (OPTIONS *, which the parser refuses as
 	 * not origin-form). Allow names what the health endpoints take; OPTIONS itself is
@@ -539,7 +791,7 @@ static void admin_conn_read(struct admin *a, struct admin_conn *ac)
 			return;
 		}
 	case HTTP_RC_OK:
-		admin_route(a, ac, &req);
+		admin_route(a, ac, &req, ac->in + used, ac->in_len - used);
 		return;
 	}
 }
@@ -621,9 +873,12 @@ struct admin *admin_new(struct gateway *gw, int listen_fd)
 	struct timespec rt;
 	clock_gettime(CLOCK_REALTIME, &rt);
 	a->obs.started_unix = (double)rt.tv_sec + (double)rt.tv_nsec / 1e9;
+	a->calls = admin__calls_new();
+	if (a->calls == NULL)
+		goto out_free_a;
 	a->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (a->epfd == -1)
-		goto out_free_a;
+		goto out_free_calls;
 	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
 	if (epoll_ctl(a->epfd, EPOLL_CTL_ADD, listen_fd, &ev) != 0)
 		goto out_close_epfd;
@@ -633,6 +888,8 @@ out_close_epfd:;
 	int saved = errno;
 	close(a->epfd);
 	errno = saved;
+out_free_calls:
+	admin__calls_free(a, a->calls);
 out_free_a:
 	free(a);
 	return NULL;
@@ -646,6 +903,7 @@ void admin_free(struct admin *a)
 		admin_conn_close(a, a->head);
 	admin_free_dead(a);
 	free(a->obs.tot);
+	admin__calls_free(a, a->calls);
 	close(a->epfd);
 	close(a->listen_fd);
 	free(a);
@@ -682,9 +940,17 @@ void admin_on_poll(struct admin *a, const struct pollfd *fds, unsigned n, uint64
 			case ADMIN_S_LINGER:
 				admin_conn_discard(a, ac);
 				break;
+			case ADMIN_S_BODY:
+				admin_conn_body(a, ac);
+				break;
+			case ADMIN_S_WAIT:
+				/* No events were asked for: an error or a hang-up. */
+				admin_conn_close(a, ac);
+				break;
 			}
 		}
 	}
+	admin__calls_sweep(a, now_ms);
 	/* Accept order is deadline order (one span for all): stop at the first in time. */
 	while (a->head != NULL && a->head->deadline_ms <= now_ms)
 		admin_conn_close(a, a->head);
@@ -693,5 +959,11 @@ void admin_on_poll(struct admin *a, const struct pollfd *fds, unsigned n, uint64
 		if (epoll_ctl(a->epfd, EPOLL_CTL_MOD, a->listen_fd, &ev) == 0)
 			a->accept_paused = false;
 	}
+	admin_free_dead(a);
+}
+
+void admin_on_reply(struct admin *a, unsigned worker, const struct cmdq_cmd *r)
+{
+	admin__calls_on_reply(a, worker, r);
 	admin_free_dead(a);
 }

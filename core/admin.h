@@ -9,11 +9,12 @@
 #include "core/config.h"
 
 /* The admin listener, served by the control thread (never by a worker): small plain-HTTP
- * requests (HTTP/1.0 or 1.1), one answer each with Connection: close. GET and HEAD of
- * /healthz, /readyz, /metrics (Prometheus text) and /stats (JSON) for now; with
- * --admin-token every call but the first three needs "Authorization: Bearer TOKEN". Nothing here
- * blocks: every socket is non-blocking, the control thread only learns readiness through the one
- * pollfd admin_pollfds() gives it, and each admin_on_poll() does a bounded amount of work. */
+ * requests (HTTP/1.0 or 1.1), one answer each with Connection: close: /healthz, /readyz,
+ * /metrics (Prometheus text), /stats (JSON), /routes, /connections and /broadcast (SPEC.md
+ * "Admin API"; with --admin-token every call but the probes and /metrics needs
+ * "Authorization: Bearer TOKEN"). Nothing here blocks: every socket is non-blocking, the
+ * control thread only learns readiness through the one pollfd admin_pollfds() gives it, and
+ * each admin_on_poll() does a bounded amount of work. */
 
 struct gateway;
 struct admin;
@@ -38,5 +39,10 @@ unsigned admin_pollfds(struct admin *a, struct pollfd *fds, unsigned cap);
 /* Handles whatever poll reported on those pollfds (same order as admin_pollfds gave; n may be
  * 0 when poll timed out) and cuts clients past their deadline. Call at least every 100 ms. */
 void admin_on_poll(struct admin *a, const struct pollfd *fds, unsigned n, uint64_t now_ms);
+/* A worker's reply to one of the admin's commands (kind >= WCMD_APP), popped from that
+ * worker's cmdq by the control loop: it answers the call once every worker involved has
+ * replied. */
+struct cmdq_cmd;
+void admin_on_reply(struct admin *a, unsigned worker, const struct cmdq_cmd *r);
 
 #endif

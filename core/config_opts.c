@@ -46,7 +46,7 @@ const struct cfg_opt_def config__opts[CFG_O_COUNT] = {
         {"admin-reuse-port", 0, CFG_K_FLAG, true, NULL,
          "let another process share the admin port (SO_REUSEPORT); off by default"},
     [CFG_O_ADMIN_TOKEN] = {"admin-token", 0, CFG_K_VALUE, true, "TOKEN",
-                           "bearer token required by mutating admin calls"},
+                           "bearer token every admin call but /healthz, /readyz, /metrics needs"},
     [CFG_O_MAX_CONNS] = {"max-conns", 0, CFG_K_VALUE, true, "N",
                          "gateway-wide limit on client sockets (default 100000)"},
     [CFG_O_MAX_CONNS_PER_IP] = {"max-conns-per-ip", 0, CFG_K_VALUE, true, "N",

@@ -224,15 +224,21 @@ static void gateway_command_all(struct gateway *gw, enum worker_cmd kind)
 	}
 }
 
-/* Replies from the workers (their eventfds polled with the rest). */
-static void gateway_take_replies(struct gateway *gw)
+/* Replies from the workers (their eventfds polled with the rest); the admin's own go back
+ * to it, with the payload they return. */
+static void gateway_take_replies(struct gateway *gw, struct admin *admin)
 {
 	for (unsigned i = 0; i < gw->n_workers; i++) {
 		struct cmdq *q = &gw->workers[i].cmdq;
 		struct cmdq_cmd r;
 		cmdq_reply_ack(q);
-		while (cmdq_reply_pop(q, &r) == 0)
-			LOG_DEBUG("worker_reply", "worker=%u cmd=%u res=%d", i, r.kind, r.res);
+		while (cmdq_reply_pop(q, &r) == 0) {
+			if (r.kind >= WCMD_APP && admin != NULL)
+				admin_on_reply(admin, i, &r);
+			else
+				LOG_DEBUG("worker_reply", "worker=%u cmd=%u res=%d", i, r.kind,
+				          r.res);
+		}
 	}
 }
 
@@ -398,7 +404,7 @@ static int gateway_control_loop(struct gateway *gw, struct admin *admin, int sfd
 			}
 		}
 		if (rc > 0)
-			gateway_take_replies(gw);
+			gateway_take_replies(gw, admin);
 		health_probe_on_poll(hp, fds + hp_first, rc > 0 ? hp_n : 0, now);
 		if (gw->cluster != NULL)
 			cluster_on_poll(gw->cluster, fds + cl_first, rc > 0 ? cl_n : 0, now);

@@ -28,6 +28,10 @@ struct gateway_app {
 	/* SIGTERM on this worker: say goodbye to every client (the worker exits once its last
 	 * conn is freed). */
 	void (*on_drain)(struct worker *w);
+	/* A command of the program's own (cmd->kind >= WCMD_APP, core/worker.h) on this worker:
+	 * act, set cmd->res (and whatever the payload carries back) and return true; false for
+	 * a kind it does not know. The worker replies. NULL: the program has none. */
+	bool (*on_cmd)(struct worker *w, struct cmdq_cmd *cmd);
 	unsigned fds_per_client; /* 2 for a proxy (client + backend), 1 for a server */
 	size_t owner_size;       /* per-client object of the program's layer (a tunnel), 0: none;
 	                          * each worker has a slab of them (worker.owners) */

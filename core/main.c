@@ -12,12 +12,14 @@
 #include "core/handshake.h"
 #include "core/log.h"
 #include "core/tunnel.h"
+#include "core/tunnel_admin.h"
 #include "tls/tls.h"
 
 static const struct gateway_app wsgate_app = {
     .prog = "wsgate",
     .on_accept = handshake_on_accept,
     .on_drain = handshake_drain,
+    .on_cmd = tunnel_admin_on_cmd,
     .fds_per_client = 2,
     .owner_size = sizeof(struct tunnel),
     .handshake_size = sizeof(struct tunnel_dial),

@@ -32,6 +32,7 @@
 #include "core/handshake.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/tunnel_admin.h"
 #include "core/tunnel_int.h"
 #include "core/worker.h"
 #include "router/rt.h"
@@ -199,6 +200,12 @@ void tunnel__on_control(struct worker *w, struct tunnel *t, struct conn *src)
 			metrics_worker_ping_rtt(
 			    w->m, src == t->client ? METRICS_LEG_CLIENT : METRICS_LEG_BACKEND,
 			    (uint32_t)w->now_us - src->stamp_us);
+			if (src == t->client) {
+				/* deadline_ms is when the ping went out (tunnel_on_timer): the
+				 * admin API shows the last round trip, in the loop turn's ms. */
+				t->ping_rtt_ms = (uint32_t)(w->now_ms - src->deadline_ms);
+				t->flags |= TF_RTT;
+			}
 			break;
 		}
 		if (dst != NULL && !(dst->ws_flags & WSF_CLOSE_SENT) &&
@@ -280,6 +287,7 @@ void tunnel_start(struct worker *w, struct conn *client, struct tunnel_dial *dia
 	}
 	rt_table_hold(table);
 	t->created_ms = w->now_ms;
+	tunnel_admin_index_add(w, t);
 	tunnel__dial_pick(w, t);
 	client->owner = t;
 	client->ops = &tunnel__ops;
@@ -607,6 +615,8 @@ static void tunnel_on_free(struct worker *w, struct conn *c)
 	          (unsigned long long)t->id, (unsigned long long)t->msgs_up,
 	          (unsigned long long)t->msgs_down, t->close_code);
 	tunnel__dial_free(w, t);
+	tunnel_admin_index_del(w, t);
+	tunnel_admin_push_drop(t);
 	free(t->subject);
 	rt_table_release(t->table);
 	slab_free(&w->owners, t);

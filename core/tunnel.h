@@ -48,7 +48,10 @@ enum tunnel_flag {
 	TF_MSG_RATE = 1u << 5,   /* client messages go through msg_rate */
 	TF_LB_HELD = 1u << 6,    /* counted in its backend's least-conn count (lb_conn_acquire) */
 	TF_LOGGED = 1u << 7,     /* its access-log record is written (tunnel_access.c) */
+	TF_RTT = 1u << 8,        /* ping_rtt_ms holds a measured keepalive round trip */
 };
+
+struct tadm_pending;
 
 struct tunnel {
 	uint64_t id; /* per node; its text is "<prefix>.<id>" (tunnel_id_text) */
@@ -71,8 +74,12 @@ struct tunnel {
 	char *subject;               /* the verified token's sub (malloc'd), NULL: none */
 	uint64_t auth_expire_ms;     /* the token's exp + leeway on the worker clock; 0: none */
 	uint64_t bytes_up, bytes_down;
-	uint64_t msg_mark[2]; /* bytes_up / bytes_down where the last message ended, by enum
-	                       * metrics_dir: a message's size is the payload since then */
+	uint64_t msg_mark[2];      /* bytes_up / bytes_down where the last message ended, by enum
+	                            * metrics_dir: a message's size is the payload since then */
+	struct tadm_pending *push; /* admin pushes waiting for the client's next message boundary
+	                            * (tunnel_admin.c), oldest first; NULL: none */
+	uint8_t n_push;            /* entries on push, at most TADM_PENDING_MAX */
+	uint32_t ping_rtt_ms;      /* the last keepalive ping's round trip (TF_RTT) */
 };
 
 /* The client's head is complete and passed the checks: the tunnel takes dial (filled by the

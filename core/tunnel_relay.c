@@ -30,6 +30,7 @@
 #include "core/gateway.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/tunnel_admin.h"
 #include "core/tunnel_int.h"
 #include "core/worker.h"
 #include "router/rt.h"
@@ -106,6 +107,17 @@ static void relay_release(struct worker *w, struct conn *src, struct conn *dst)
 	src->ws_flags &= (uint16_t)~WSF_HOLD;
 	if (dst != NULL)
 		conn_out_release(w, dst);
+}
+
+/* A backend frame just ended and admin pushes are pending for the client: what the span
+ * holds goes first, then the pushes if that ended the backend's message (tunnel_admin.c).
+ * One pointer test per frame on the way here; nothing when no push is pending. */
+static int relay_push_point(struct worker *w, struct tunnel *t, struct relay_span *span,
+                            struct conn *dst)
+{
+	if (relay_span_flush(w, span, dst) != 0)
+		return -1;
+	return tunnel_admin_push_flush(w, t);
 }
 
 void tunnel__relay(struct worker *w, struct tunnel *t, struct conn *src, uint8_t *data, size_t len)
@@ -208,6 +220,8 @@ void tunnel__relay(struct worker *w, struct tunnel *t, struct conn *src, uint8_t
 			}
 			if (f.payload_len > 0)
 				src->ws_flags |= WSF_FWD_OPEN;
+			else if (!up && t->push != NULL && relay_push_point(w, t, &span, dst) != 0)
+				goto out_of_memory;
 			continue;
 		}
 
@@ -257,6 +271,8 @@ void tunnel__relay(struct worker *w, struct tunnel *t, struct conn *src, uint8_t
 			src->ws_flags &= (uint16_t)~WSF_FWD_OPEN;
 		data += used;
 		len -= used;
+		if (frame_done && !up && t->push != NULL && relay_push_point(w, t, &span, dst) != 0)
+			goto out_of_memory;
 	}
 	if (relay_span_flush(w, &span, dst) != 0)
 		goto out_of_memory;

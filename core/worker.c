@@ -246,6 +246,7 @@ void worker_fini(struct worker *w)
 		free(w->tls_resume);
 	}
 	free(w->lb_seq);
+	free(w->tadm_ix);
 	metrics_worker_free(w->m);
 	rbuf_pool_free(w->pool);
 	slab_fini(&w->handshakes);
@@ -323,6 +324,9 @@ static void worker_on_cmd(struct worker *w, struct cmdq_cmd *cmd)
 		break;
 	}
 	default:
+		if (cmd->kind >= WCMD_APP && w->gw->app->on_cmd != NULL &&
+		    w->gw->app->on_cmd(w, cmd))
+			break;
 		WSG_WARN_ONCE(true);
 		cmd->res = -EINVAL;
 		break;

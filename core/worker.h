@@ -39,6 +39,7 @@ enum worker_cmd {
 	WCMD_DRAIN = 1, /* close every client with 1001, refuse handshakes with 503 */
 	WCMD_STOP,      /* close whatever is left now and exit */
 	WCMD_COUNT,     /* reply.res = live client conns, reply.arg = live conns */
+	WCMD_APP = 64,  /* first of the program's own kinds (gateway_app.on_cmd) */
 };
 
 struct worker_handoff {
@@ -95,6 +96,10 @@ struct worker {
 	struct cmdq cmdq;           /* commands from the control thread, and replies */
 	void **tls_resume; /* wss:// backends' last TLS sessions, by backend slot (made lazily) */
 	uint32_t *lb_seq;  /* round-robin position per route slot (made lazily; tunnel_dial.c) */
+	uint32_t *tadm_ix; /* tunnels by id for the admin API: owner slab index + 1, 0 = empty
+	                    * (open addressing, made lazily and grown; tunnel_admin.c) */
+	uint32_t tadm_ix_mask; /* capacity - 1; 0 while tadm_ix is NULL */
+	uint32_t tadm_ix_used; /* entries in tadm_ix */
 };
 
 /* user_data: gen:32 | slot:24 | op:8 (STYLE.md 4). */

@@ -690,13 +690,22 @@ class Backend:
                           close frame (FIN) / close with SO_LINGER 0 (RST) / send 'bye' then FIN;
                           'badutf8' makes it send a text frame that is not valid UTF-8.
                   'flood' send `flood_size`-byte binary frames as fast as the socket takes them.
+                  'stream' send `stream_count` text messages of `stream_size` bytes, each in
+                          `stream_frag`-byte fragments (message i is b"m%05d:" % i then "x"s),
+                          `stream_pause` seconds after each fragment (so that the stream is
+                          still going while a test acts on it), then record
+                          ("stream_done",); frames from the
+                          gateway are read as in 'hold'.
                   'hold'  read and record frames, never send anything.
     Records: accepts (TCP connections), requests (parsed request heads), events (tuples).
     """
 
     def __init__(self, mode="ws", after="echo", status=403, subprotocol=None, wrong_accept=False,
-             flood_size=65536, extra_headers=()):
+             flood_size=65536, extra_headers=(), stream_count=100, stream_size=48 * 1024,
+             stream_frag=4096, stream_pause=0.0):
         self.mode, self.after, self.status = mode, after, status
+        self.stream_count, self.stream_size, self.stream_frag = stream_count, stream_size, stream_frag
+        self.stream_pause = stream_pause
         self.subprotocol, self.wrong_accept = subprotocol, wrong_accept
         self.flood_size, self.extra_headers = flood_size, list(extra_headers)
         self.lock = threading.Lock()
@@ -843,7 +852,26 @@ class Backend:
         c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.after == "flood":
             threading.Thread(target=self._flood, args=(c,), daemon=True).start()
+        if self.after == "stream":
+            threading.Thread(target=self._stream, args=(c,), daemon=True).start()
         self._frames(c, r)
+
+    def _stream(self, c):
+        try:
+            for i in range(self.stream_count):
+                if self.stopped:
+                    return
+                msg = b"m%05d:" % i
+                msg += b"x" * (self.stream_size - len(msg))
+                for off in range(0, len(msg), self.stream_frag):
+                    part = msg[off:off + self.stream_frag]
+                    c.sendall(build_frame(OP_TEXT if off == 0 else OP_CONT, part,
+                                          fin=off + self.stream_frag >= len(msg), mask=False))
+                    if self.stream_pause:
+                        time.sleep(self.stream_pause)
+            self.event("stream_done")
+        except OSError as e:
+            self.event("stream_end", repr(e))
 
     def _flood(self, c):
         frame = build_frame(OP_BINARY, b"\xab" * self.flood_size, mask=False)

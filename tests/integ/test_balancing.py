@@ -243,6 +243,47 @@ def ip_hash_is_sticky_and_a_fourth_backend_takes_about_a_quarter(ctx):
 
 
 @runner.test(timeout=90)
+def ip_hash_fourth_backend_added_with_put_routes(ctx):
+    # The same through the admin API: PUT /routes adds the 4th backend; open clients keep
+    # theirs, new ones are hashed over the four
+    import http.client
+    import json
+    a, b, c, d = backends(ctx, ["a", "b", "c", "d"])
+    gw = ctx.gateway([f"/={a.url},{b.url},{c.url};lb=ip-hash"], args=["--health-interval", "0"])
+    sources = [f"127.0.1.{i}" for i in range(2, 102)]
+    before = {src: name_of(gw, src) for src in sources}
+    check(set(before.values()) == {"a", "b", "c"}, f"all three used: {set(before.values())}")
+    held, st, held_name = connect(gw, sources[0])  # open across the change
+    check_eq(st, 101, "the client held across the change")
+    conn = http.client.HTTPConnection("127.0.0.1", gw.admin_port, timeout=T(10))
+    body = json.dumps({"routes": [{"path": "/", "backends": [a.url, b.url, c.url, d.url],
+                                   "lb": "ip-hash"}]})
+    conn.request("PUT", "/routes", body=body, headers={"Content-Type": "application/json"})
+    r = conn.getresponse()
+    answer = r.read()
+    conn.close()
+    check_eq(r.status, 200, f"PUT /routes: {answer!r}")
+    moved = 0
+    for src in sources:
+        now = name_of(gw, src)
+        if now != before[src]:
+            check_eq(now, "d", f"{src} moved from {before[src]}, only to the new backend")
+            moved += 1
+    check(10 <= moved <= 45, f"{moved} of 100 addresses moved to the 4th backend")
+    from harness import note
+    note(f"PUT /routes with a 4th backend moved {moved} of 100 client addresses")
+    # the held client is still open, on the backend it had
+    conn = http.client.HTTPConnection("127.0.0.1", gw.admin_port, timeout=T(10))
+    conn.request("GET", f"/connections?peer={sources[0]}")
+    listed = json.loads(conn.getresponse().read())["connections"]
+    conn.close()
+    urls = {x.name: x.url for x in (a, b, c, d)}
+    check_eq([x["backend"] for x in listed], [urls[held_name]],
+             "the held client's backend after the change")
+    held.close()
+
+
+@runner.test(timeout=90)
 def sick_backend_gets_no_new_clients_and_comes_back(ctx):
     a, b = backends(ctx, ["a", "b"])
     interval, fails = 0.3, 2
