@@ -12,7 +12,7 @@
  * cross-node call and answers it, the route publication and the workers' command queues
  * already live there, so a cluster thread would add two queues and a stop protocol for
  * nothing; the loop wakes on the sockets at once (poll), and every timer here (heartbeat
- * 2 s, view 500 ms, sync 250 ms, stall 900 ms) is far above the loop's 100 ms bound. The
+ * 2 s, view 500 ms, sync 250 ms, stall 600 ms) is far above the loop's 100 ms bound. The
  * sockets are driven by poll like the admin's and the health checks', not by an io_uring:
  * the control thread's only ring is the synchronous doorbell (core/cmdq.c). A worker never
  * touches Redis: it reads the published leases, and gets requests through its cmdq.
@@ -61,8 +61,8 @@
 #define CL_EXPIRE_MS    6000u
 #define CL_VIEW_MS      500u
 #define CL_SYNC_MS      250u
-#define CL_PING_MS      250u
-#define CL_STALL_MS     900u /* a reply owed this long: the link is dead (healthz: < 1 s) */
+#define CL_PING_MS      200u
+#define CL_STALL_MS     600u /* a reply owed this long: the link is dead (healthz: < 1 s) */
 #define CL_BACKOFF_MIN  100u
 #define CL_BACKOFF_MAX  1000u /* so that a returning Redis is used again within 2 s */
 #define CL_PEND_MAX     1024u /* replies owed on one link */
@@ -114,11 +114,12 @@ static const char CL_LIM_LUA[] =
 
 /* A new route table: bumps the version, stores the table, announces it. KEYS: version key,
  * table key, the cluster channel; ARGV[1]: the table, ARGV[2]: the announcement's header
- * prefix (its version is appended here, so that the version and the message agree). */
+ * prefix; the version goes in as the message's RID, so that the version and the message
+ * agree. */
 static const char CL_ROUTES_LUA[] =
     "local v = redis.call('INCR', KEYS[1])\n"
     "redis.call('SET', KEYS[2], ARGV[1])\n"
-    "redis.call('PUBLISH', KEYS[3], ARGV[2] .. ' 0 ' .. v .. ' 0\\n')\n"
+    "redis.call('PUBLISH', KEYS[3], ARGV[2] .. ' ' .. v .. ' 0 0\\n')\n"
     "return v\n";
 
 enum cl_pend {
@@ -842,7 +843,7 @@ void cluster_on_poll(struct cluster *cl, const struct pollfd *fds, unsigned n, u
 		if (i < n && fds[i].fd == l->fd)
 			cl_link_poll(cl, l, fds[i].revents, now_ms);
 		if (cl_link_stalled(l, now_ms))
-			cl_link_close(cl, l, "no answer within 900 ms", now_ms);
+			cl_link_close(cl, l, "no answer within 600 ms", now_ms);
 		if (l->fd == -1 && now_ms >= l->next_try_ms) {
 			int rc = cl_link_open(cl, l, now_ms);
 			if (rc != 0)
