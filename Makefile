@@ -9,14 +9,15 @@ CTEST_ARGS ?=
 
 # Debian packages the build and the test suite use. clang + libclang-rt-14-dev: fuzz build;
 # python3-websockets, curl, openssl: integration tests' independent clients; procps: ps/pkill;
-# prometheus: promtool, which tests/integ/test_metrics.py runs on /metrics (Debian's package
+# libhiredis-dev: the cluster's RESP reader; redis-server, redis-tools: the cluster tests' engine
+# and redis-cli; prometheus: promtool, which tests/integ/test_metrics.py runs on /metrics (Debian's package
 # also installs a prometheus service on :9090, the default --admin port; in a container
 # policy-rc.d keeps it from starting, elsewhere stop it or pick another --admin); groff-base:
 # groff, which tests/integ/test_packaging.py renders the man pages with (-ww -z). systemd-analyze
 # (package systemd) is used by that test when present and skipped otherwise.
 PACKAGES := build-essential cmake pkg-config liburing-dev libwolfssl-dev libcjson-dev \
 	libcmocka-dev clang libclang-rt-14-dev clang-format python3 python3-websockets curl \
-	openssl procps prometheus groff-base
+	openssl procps prometheus groff-base libhiredis-dev redis-server redis-tools
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -25,7 +26,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # What `make deb` needs on top of the build: Debian's packaging tools (dpkg-buildpackage is in
 # dpkg-dev) and lintian, plus debian/control's Build-Depends.
 DEB_PACKAGES := build-essential debhelper dpkg-dev fakeroot lintian cmake pkgconf liburing-dev \
-	libwolfssl-dev libcjson-dev libcmocka-dev
+	libwolfssl-dev libcjson-dev libcmocka-dev libhiredis-dev
 DEB_VERSION = $(shell sed -n 's/^project.wsgate VERSION \([0-9.]*\).*/\1/p' CMakeLists.txt)
 
 all: release

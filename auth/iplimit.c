@@ -442,3 +442,29 @@ uint32_t iplimit_live(struct iplimit *t, const struct sockaddr *sa)
 	i = lookup(t, &k, ipkey_hash(&k), &s, &p, &ps);
 	return i == IPLIMIT_REF_NONE ? 0 : (uint32_t)ST_LIVE(s);
 }
+
+int iplimit_key(const struct iplimit *t, const struct sockaddr *sa, uint64_t *hi, uint64_t *lo)
+{
+	struct ipkey k;
+	if (ipkey_from(sa, t->_ipv6_prefix, &k) != 0)
+		return -1;
+	*hi = k.hi;
+	*lo = k.lo;
+	return 0;
+}
+
+void iplimit_scan(struct iplimit *t, iplimit_visit_fn *fn, void *arg)
+{
+	for (uint32_t i = 0; i <= t->_mask; i++) {
+		struct iplimit_entry *e = &t->_e[i];
+		uint64_t s = atomic_load(&e->_st);
+		if (ST_STATE(s) != ST_READY || ST_LIVE(s) == 0)
+			continue;
+		uint64_t hi = atomic_load(&e->_key_hi), lo = atomic_load(&e->_key_lo);
+		uint64_t s2 = atomic_load(&e->_st);
+		/* seqlock: the key is the entry's if state and generation held across it */
+		if ((s2 & ~ST_LIVE_MASK) != (s & ~ST_LIVE_MASK) || ST_LIVE(s2) == 0)
+			continue;
+		fn(arg, hi, lo, (uint32_t)ST_LIVE(s2));
+	}
+}

@@ -82,6 +82,16 @@ enum iplimit_rc iplimit_admit(struct iplimit *t, const struct sockaddr *sa,
  * *ref to IPLIMIT_REF_NONE so a second call is a no-op. */
 void iplimit_release(struct iplimit *t, struct iplimit_ref *ref);
 
+/* The 128-bit key sa counts under (what --ipv6-prefix groups), for a table of leases kept
+ * beside this one (core/cluster_limit.c). 0, or -1 for an address of another family. */
+int iplimit_key(const struct iplimit *t, const struct sockaddr *sa, uint64_t *hi, uint64_t *lo);
+
+/* Calls fn for every key with live conns (a consistent {key, live} read of each entry; the
+ * count may have moved by the time fn runs). Any thread; reads only. For the cluster's
+ * periodic sync of per-IP counts (control thread). */
+typedef void iplimit_visit_fn(void *arg, uint64_t hi, uint64_t lo, uint32_t live);
+void iplimit_scan(struct iplimit *t, iplimit_visit_fn *fn, void *arg);
+
 /* Live conns counted for sa's key right now (0 when it has no entry): admin API, tests. */
 uint32_t iplimit_live(struct iplimit *t, const struct sockaddr *sa);
 

@@ -62,6 +62,7 @@
 #include "core/admin_api_int.h"
 #include "core/admin_int.h"
 #include "core/bug.h"
+#include "core/cluster.h"
 #include "core/gateway.h"
 #include "core/log.h"
 #include "core/prom.h"
@@ -696,6 +697,18 @@ static void admin_route(struct admin *a, struct admin_conn *ac, const struct htt
 		admin_reply(a, ac, 204, "No Content", "", ADMIN_ALLOW, false);
 		return;
 	}
+	if (admin_str_is(req->path, "/cluster") && a->gw->cluster != NULL && (get || head)) {
+		size_t len = 0;
+		char *doc = cluster_nodes_json(a->gw->cluster, admin_clock_ms(), &len);
+		if (doc == NULL) {
+			admin_reply(a, ac, 503, "Service Unavailable",
+			            "{\"error\":\"out of memory\"}\n", NULL, head);
+			return;
+		}
+		admin_reply_typed(a, ac, 200, "OK", "application/json", doc, len, NULL, head);
+		free(doc);
+		return;
+	}
 	if (!healthz && !readyz) {
 		admin_reply(a, ac, 404, "Not Found", "{\"error\":\"not found\"}\n", NULL, head);
 		return;
@@ -706,7 +719,14 @@ static void admin_route(struct admin *a, struct admin_conn *ac, const struct htt
 		return;
 	}
 	if (healthz) {
-		admin_reply(a, ac, 200, "OK", "{\"status\":\"ok\"}\n", NULL, head);
+		/* The process runs (200, so that a liveness probe never restarts every node when
+		 * Redis goes away), but a cluster node never says its cluster is fine when it is
+		 * not: "cluster":"degraded" from the first failure until it has re-registered. */
+		const char *body = a->gw->cluster == NULL ? "{\"status\":\"ok\"}\n"
+		                   : cluster_engine_up(a->gw->cluster)
+		                       ? "{\"status\":\"ok\",\"cluster\":\"ok\"}\n"
+		                       : "{\"status\":\"ok\",\"cluster\":\"degraded\"}\n";
+		admin_reply(a, ac, 200, "OK", body, NULL, head);
 		return;
 	}
 	bool ready = atomic_load(&a->gw->listening) && !atomic_load(&a->gw->draining);

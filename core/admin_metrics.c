@@ -24,6 +24,7 @@
 #include "auth/jwt.h"
 #include "core/access_log.h"
 #include "core/admin_int.h"
+#include "core/cluster.h"
 #include "core/gateway.h"
 #include "core/metrics.h"
 #include "core/prom.h"
@@ -285,5 +286,7 @@ int admin__metrics_text(struct gateway *gw, struct admin_obs *o, struct prom_buf
 	admin_gateway_families(b, t);
 	admin_route_families(b, t, gw->reg);
 	admin_backend_families(b, t, gw->reg);
+	if (gw->cluster != NULL)
+		cluster_metrics(gw->cluster, b);
 	return b->failed ? -1 : 0;
 }

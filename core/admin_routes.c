@@ -32,6 +32,7 @@
 #include <cjson/cJSON.h>
 
 #include "core/admin_api_int.h"
+#include "core/cluster.h"
 #include "core/config.h"
 #include "core/gateway.h"
 #include "core/log.h"
@@ -181,5 +182,9 @@ void admin__routes_put(struct admin *a, struct admin_conn *ac, const char *body,
 	}
 	rt_publish(t);
 	LOG_INFO("routes_put", "routes=%u", n);
+	/* In a cluster every node takes it too (a new version in Redis, announced); with the
+	 * engine down it holds here only, and the log says so. */
+	if (gw->cluster != NULL && cluster_routes_publish(gw->cluster, body, len) != 0)
+		LOG_WARN("cluster_routes_local_only", "why=\"engine down\"");
 	admin_routes_answer(a, ac, t);
 }

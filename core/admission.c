@@ -16,6 +16,7 @@
 
 #include "auth/iplimit.h"
 #include "auth/origin.h"
+#include "core/cluster.h"
 #include "core/config.h"
 #include "core/conn.h"
 #include "core/gateway.h"
@@ -115,8 +116,11 @@ int admission_limits(struct worker *w, struct conn *c, unsigned *retry_after_s)
 	struct iplimit_ref ref = {IPLIMIT_REF_NONE};
 	uint32_t retry = 1;
 	struct iplimit_rate rate = {gw->cfg->conn_rate.per_sec, gw->cfg->conn_rate.burst};
-	switch (iplimit_admit(&gw->iplimit, &c->peer.sa, (uint32_t)gw->cfg->max_conns_per_ip, rate,
-	                      w->now_ms, &retry, &ref)) {
+	uint32_t max_per_ip = (uint32_t)gw->cfg->max_conns_per_ip;
+	if (gw->cluster != NULL) /* this node's lease or share of the cluster-wide limits */
+		cluster_limit_adjust(&c->peer.sa, &max_per_ip, &rate);
+	switch (
+	    iplimit_admit(&gw->iplimit, &c->peer.sa, max_per_ip, rate, w->now_ms, &retry, &ref)) {
 	case IPLIMIT_OK:
 		c->ip_ref = ref.slot;
 		return HTTP_REJ_NONE;

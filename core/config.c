@@ -467,6 +467,9 @@ void config_fini(struct wsg_config *cfg)
 	free(cfg->health_path);
 	free(cfg->backend_ca);
 	free(cfg->access_log);
+	free(cfg->cluster_url);
+	free(cfg->node_id);
+	free(cfg->cluster_prefix);
 	free(cfg->config_file);
 	memset(cfg, 0, sizeof(*cfg));
 }

@@ -99,6 +99,10 @@ struct wsg_config {
 	uint32_t max_fails;       /* --max-fails, default 3; 0 = passive checks off */
 	uint64_t fail_timeout_ms; /* --fail-timeout, default 10 s */
 	bool trust_forwarded;
+	char *cluster_url;            /* --cluster redis://HOST:PORT as given; NULL = alone */
+	struct cfg_addr cluster_addr; /* its address, resolved at parse time */
+	char *node_id;                /* --node-id; NULL = host name + first listener port */
+	char *cluster_prefix;         /* --cluster-prefix; NULL = "wsgate" */
 
 	enum cfg_log_level log_level;
 	enum cfg_log_format log_format;

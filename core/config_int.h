@@ -75,6 +75,9 @@ enum cfg_opt {
 	CFG_O_MAX_FAILS,
 	CFG_O_FAIL_TIMEOUT,
 	CFG_O_TRUST_FORWARDED,
+	CFG_O_CLUSTER,
+	CFG_O_NODE_ID,
+	CFG_O_CLUSTER_PREFIX,
 	CFG_O_LOG_LEVEL,
 	CFG_O_LOG_FORMAT,
 	CFG_O_ACCESS_LOG,
@@ -141,6 +144,8 @@ int config__parse_rate(const char *s, bool allow_off, uint32_t *rate, uint32_t *
 int config__parse_lb(const char *s, enum rt_lb *lb, char **header);
 /* True when every byte is printable ASCII other than space. */
 bool config__is_printable(const char *s);
+/* True for a cluster name (--node-id, --cluster-prefix): [A-Za-z0-9_-]{1,32}. */
+bool config__is_cluster_name(const char *s);
 
 /* ---- config_opts.c ----------------------------------------------------------------------- */
 

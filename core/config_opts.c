@@ -107,6 +107,14 @@ const struct cfg_opt_def config__opts[CFG_O_COUNT] = {
                             "passive: the window, and how long it stays down (default 10s)"},
     [CFG_O_TRUST_FORWARDED] = {"trust-forwarded", 0, CFG_K_FLAG, true, NULL,
                                "append to X-Forwarded-For instead of replacing it"},
+    [CFG_O_CLUSTER] = {"cluster", 0, CFG_K_VALUE, true, "redis://HOST:PORT|off",
+                       "join the cluster whose state lives in that Redis (default off)"},
+    [CFG_O_NODE_ID] = {"node-id", 0, CFG_K_VALUE, true, "ID",
+                       "this node's name in the cluster, [A-Za-z0-9_-]{1,32} "
+                       "(default: host name + listener port)"},
+    [CFG_O_CLUSTER_PREFIX] = {"cluster-prefix", 0, CFG_K_VALUE, true, "PREFIX",
+                              "prefix of every Redis key and channel, [A-Za-z0-9_-]{1,32} "
+                              "(default wsgate)"},
     [CFG_O_LOG_LEVEL] = {"log-level", 0, CFG_K_VALUE, true, "debug|info|warn|error",
                          "(default info)"},
     [CFG_O_LOG_FORMAT] = {"log-format", 0, CFG_K_VALUE, true, "text|json", "(default text)"},
@@ -470,6 +478,29 @@ int config__set(struct cfg_parse *ps, enum cfg_opt id, const char *v, char *why,
 			             config__q(q, sizeof(q), v));
 			return -1;
 		}
+		break;
+	case CFG_O_CLUSTER:
+		if (strcmp(v, "off") == 0) {
+			free(cfg->cluster_url);
+			cfg->cluster_url = NULL;
+			break;
+		}
+		if (strncmp(v, "redis://", 8) != 0 ||
+		    config__addr_parse(v + 8, &cfg->cluster_addr, &reason) != 0) {
+			config__errf(why, wl, "invalid Redis address \"%s\" (redis://HOST:PORT)",
+			             config__q(q, sizeof(q), v));
+			return -1;
+		}
+		rc = config__set_str(&cfg->cluster_url, v);
+		break;
+	case CFG_O_NODE_ID:
+	case CFG_O_CLUSTER_PREFIX:
+		if (!config__is_cluster_name(v)) {
+			config__errf(why, wl, "invalid name \"%s\" ([A-Za-z0-9_-]{1,32})",
+			             config__q(q, sizeof(q), v));
+			return -1;
+		}
+		rc = config__set_str(id == CFG_O_NODE_ID ? &cfg->node_id : &cfg->cluster_prefix, v);
 		break;
 	case CFG_O_ACCESS_LOG:
 		if (*v == '\0') {

@@ -297,6 +297,13 @@ int config_print_json(const struct wsg_config *cfg, FILE *out)
 	ok = ok && cJSON_AddNumberToObject(o, "health-passes", cfg->health_passes) != NULL;
 	ok = ok && cJSON_AddNumberToObject(o, "max-fails", cfg->max_fails) != NULL;
 	ok = ok && cJSON_AddBoolToObject(o, "trust-forwarded", cfg->trust_forwarded) != NULL;
+	ok = ok && cJSON_AddStringToObject(o, "cluster",
+	                                   cfg->cluster_url ? cfg->cluster_url : "off") != NULL;
+	if (ok && cfg->node_id != NULL)
+		ok = cJSON_AddStringToObject(o, "node-id", cfg->node_id) != NULL;
+	ok = ok &&
+	     cJSON_AddStringToObject(o, "cluster-prefix",
+	                             cfg->cluster_prefix ? cfg->cluster_prefix : "wsgate") != NULL;
 	ok = ok && cJSON_AddStringToObject(o, "log-level",
 	                                   (unsigned)cfg->log_level < 4 ? levels[cfg->log_level]
 	                                                                : "info") != NULL;

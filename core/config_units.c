@@ -252,3 +252,16 @@ bool config__is_printable(const char *s)
 			return false;
 	return true;
 }
+
+bool config__is_cluster_name(const char *s)
+{
+	size_t n = 0;
+	for (; s[n] != '\0'; n++) {
+		char ch = s[n];
+		bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		          (ch >= '0' && ch <= '9') || ch == '_' || ch == '-';
+		if (!ok || n >= 32)
+			return false;
+	}
+	return n > 0;
+}

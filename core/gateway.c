@@ -30,6 +30,7 @@
 #include "core/admin.h"
 #include "core/admission.h"
 #include "core/admission_token.h"
+#include "core/cluster.h"
 #include "core/conn.h"
 #include "core/conn_tls.h"
 #include "core/health_probe.h"
@@ -40,8 +41,8 @@
 #include "router/rt.h"
 #include "tls/tls.h"
 
-/* Signals, the workers' reply queues, the health checks in flight (at most 64) and the admin
- * listener's fds: what the loop polls. */
+/* Signals, the workers' reply queues, the health checks in flight (at most 64), the admin
+ * listener's fds and the cluster's two Redis links: what the loop polls. */
 #define GATEWAY_POLL_MAX 1164
 
 static uint64_t gateway_clock_ms(void)
@@ -376,6 +377,10 @@ static int gateway_control_loop(struct gateway *gw, struct admin *admin, int sfd
 		unsigned hp_n =
 		    health_probe_pollfds(hp, fds + n, GATEWAY_POLL_MAX - n, gateway_clock_ms());
 		n += hp_n;
+		unsigned cl_first = n, cl_n = 0;
+		if (gw->cluster != NULL)
+			cl_n = cluster_pollfds(gw->cluster, fds + n, GATEWAY_POLL_MAX - n);
+		n += cl_n;
 		unsigned admin_first = n;
 		if (admin != NULL)
 			n += admin_pollfds(admin, fds + n, GATEWAY_POLL_MAX - n);
@@ -410,11 +415,15 @@ static int gateway_control_loop(struct gateway *gw, struct admin *admin, int sfd
 				gateway_notify(sd_notify_stopping(), "STOPPING");
 				gateway_stop_acceptor(gw);
 				gateway_command_all(gw, WCMD_DRAIN);
+				if (gw->cluster != NULL)
+					cluster_drain(gw->cluster);
 			}
 		}
 		if (rc > 0)
 			gateway_take_replies(gw, admin);
 		health_probe_on_poll(hp, fds + hp_first, rc > 0 ? hp_n : 0, now);
+		if (gw->cluster != NULL)
+			cluster_on_poll(gw->cluster, fds + cl_first, rc > 0 ? cl_n : 0, now);
 		if (admin != NULL && rc > 0)
 			admin_on_poll(admin, fds + admin_first, n - admin_first, now);
 		else if (admin != NULL)
@@ -583,6 +592,17 @@ int gateway_run(const struct wsg_config *cfg, const struct gateway_app *app)
 		rt_publish(table);
 	}
 
+	if (cfg->cluster_url != NULL && app->routes) {
+		char err[512];
+		gw->cluster = cluster_new(gw, err, sizeof(err));
+		if (gw->cluster == NULL) {
+			fprintf(stderr, "%s: %s\n", prog, err);
+			goto out_routes;
+		}
+		/* Connection ids are NODE.N: any node can tell which one owns an id. */
+		snprintf(gw->id_prefix, sizeof(gw->id_prefix), "%s", cluster_node_id(gw->cluster));
+	}
+
 	sigset_t mask;
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
@@ -671,6 +691,8 @@ int gateway_run(const struct wsg_config *cfg, const struct gateway_app *app)
 	for (unsigned i = 0; i < gw->n_workers; i++)
 		pthread_join(gw->workers[i].thread, NULL);
 	admin_free(admin);
+	cluster_free(gw->cluster); /* deregisters; after the joins: workers read its leases */
+	gw->cluster = NULL;
 	gateway_drain_access_log(gw); /* what the workers wrote last */
 	log_stop_drain();
 	for (unsigned i = 0; i < gw->n_workers; i++) {
@@ -705,6 +727,8 @@ out_ctl:
 out_close_sfd:
 	close(sfd);
 out_routes:
+	cluster_free(gw->cluster);
+	gw->cluster = NULL;
 	if (app->routes)
 		rt_shutdown();
 	metrics_reg_free(gw->reg);

@@ -53,7 +53,10 @@ struct gateway {
 	_Atomic bool draining;         /* written: control thread; read: admin, workers */
 	_Atomic bool listening;        /* written: control thread; read: admin */
 	uint64_t max_clients;          /* --max-conns, lowered to what the fd limit can hold */
-	char id_prefix[24];            /* connection ids: "<prefix>.<n>" (tunnel_id_text) */
+	char id_prefix[40];            /* connection ids: "<prefix>.<n>" (tunnel_id_text); in a
+	                                * cluster the node id (NODE.N, SPEC.md) */
+	struct cluster *cluster;       /* --cluster: core/cluster.c (control thread); NULL: alone.
+	                                * Workers only test it for NULL. */
 	struct metrics_reg *reg;       /* route/backend counter slots; control thread only */
 	struct cmdq_bell bell;         /* doorbells of the workers' command queues; control */
 	/* TLS client contexts for wss:// backends, [0] verifying (--backend-ca or the system

@@ -561,11 +561,12 @@ def cli_unknown_flag_exits_2(ctx):
 @runner.test(timeout=30)
 def cli_unenforceable_security_settings_exit_2(ctx):
     # a security setting that cannot be enforced as asked is refused, never silently weakened:
-    # an HMAC key under 32 bytes, tokens required with no key, a cluster flag not built yet
+    # an HMAC key under 32 bytes, tokens required with no key, a --cluster that is no Redis URL
     _usage_error(ctx, _quiet_args() + ["--jwt-secret", "s3cret"], ["--jwt-secret"], "--jwt-secret")
     _usage_error(ctx, _quiet_args() + ["--auth", "required"], ["--auth"], "--auth required")
-    _usage_error(ctx, _quiet_args() + ["--cluster", "redis://127.0.0.1:6379"], ["--cluster"],
+    _usage_error(ctx, _quiet_args() + ["--cluster", "http://127.0.0.1:6379"], ["--cluster"],
                  "--cluster")
+    _usage_error(ctx, _quiet_args() + ["--node-id", "a.b"], ["--node-id"], "--node-id")
 
 
 @runner.test(timeout=30)
