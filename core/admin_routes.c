@@ -38,22 +38,6 @@
 #include "core/log.h"
 #include "router/rt.h"
 
-static const char *admin_lb_name(enum rt_lb lb, const char *hdr, char *buf, size_t cap)
-{
-	switch (lb) {
-	case RT_LB_LEAST_CONN:
-		return "least-conn";
-	case RT_LB_IP_HASH:
-		return "ip-hash";
-	case RT_LB_HEADER_HASH:
-		snprintf(buf, cap, "header-hash:%s", hdr ? hdr : "");
-		return buf;
-	case RT_LB_ROUND_ROBIN:
-		break;
-	}
-	return "round-robin";
-}
-
 static void admin_fmt_addr(char *buf, size_t cap, const struct rt_backend *b)
 {
 	char host[NI_MAXHOST], port[NI_MAXSERV];
@@ -89,7 +73,7 @@ static bool admin_route_json(cJSON *arr, const struct rt_route *r)
 		ok = a != NULL && cJSON_AddItemToArray(rs, a);
 	}
 	ok = ok && cJSON_AddStringToObject(
-	               o, "lb", admin_lb_name(r->lb, r->lb_header, buf, sizeof(buf))) != NULL;
+	               o, "lb", rt_lb_name(r->lb, r->lb_header, buf, sizeof(buf))) != NULL;
 	if (ok && r->auth != RT_AUTH_DEFAULT && (unsigned)r->auth < 4)
 		ok = cJSON_AddStringToObject(o, "auth", auth[r->auth]) != NULL;
 	if (ok && r->n_origins > 0) {

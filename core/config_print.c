@@ -74,22 +74,6 @@ static void cfg_fmt_rate(char *buf, size_t cap, uint32_t rate, uint32_t burst)
 		snprintf(buf, cap, "%u/%u", rate, burst);
 }
 
-static const char *cfg_lb_name(enum rt_lb lb, const char *hdr, char *buf, size_t cap)
-{
-	switch (lb) {
-	case RT_LB_LEAST_CONN:
-		return "least-conn";
-	case RT_LB_IP_HASH:
-		return "ip-hash";
-	case RT_LB_HEADER_HASH:
-		snprintf(buf, cap, "header-hash:%s", hdr ? hdr : "");
-		return buf;
-	case RT_LB_ROUND_ROBIN:
-		break;
-	}
-	return "round-robin";
-}
-
 /* "127.0.0.1:9001" or "[::1]:9001"; "" for a backend not resolved (never after parsing). */
 static void cfg_fmt_sockaddr(char *buf, size_t cap, const struct rt_backend_def *b)
 {
@@ -177,7 +161,7 @@ static bool cfg_add_route(cJSON *arr, const struct rt_route_def *d)
 	}
 	if (ok && d->has_lb)
 		ok = cJSON_AddStringToObject(
-		         o, "lb", cfg_lb_name(d->lb, d->lb_header, buf, sizeof(buf))) != NULL;
+		         o, "lb", rt_lb_name(d->lb, d->lb_header, buf, sizeof(buf))) != NULL;
 	if (ok && d->auth != RT_AUTH_DEFAULT && (unsigned)d->auth < 4)
 		ok = cJSON_AddStringToObject(o, "auth", auth[d->auth]) != NULL;
 	if (ok && d->n_origins > 0)
@@ -290,7 +274,7 @@ int config_print_json(const struct wsg_config *cfg, FILE *out)
 	}
 	ok = ok && cJSON_AddStringToObject(o, "auth", auth) != NULL;
 	ok = ok && cJSON_AddStringToObject(o, "lb",
-	                                   cfg_lb_name(cfg->lb, cfg->lb_header, buf, sizeof(buf)));
+	                                   rt_lb_name(cfg->lb, cfg->lb_header, buf, sizeof(buf)));
 	if (ok && cfg->health_path != NULL)
 		ok = cJSON_AddStringToObject(o, "health-path", cfg->health_path) != NULL;
 	ok = ok && cJSON_AddNumberToObject(o, "health-fails", cfg->health_fails) != NULL;

@@ -698,3 +698,19 @@ void rt_route_def_fini(struct rt_route_def *def)
 	free(def->subprotocol);
 	memset(def, 0, sizeof(*def));
 }
+
+const char *rt_lb_name(enum rt_lb lb, const char *header, char *buf, size_t cap)
+{
+	switch (lb) {
+	case RT_LB_LEAST_CONN:
+		return "least-conn";
+	case RT_LB_IP_HASH:
+		return "ip-hash";
+	case RT_LB_HEADER_HASH:
+		snprintf(buf, cap, "header-hash:%s", header ? header : "");
+		return buf;
+	case RT_LB_ROUND_ROBIN:
+		break;
+	}
+	return "round-robin";
+}

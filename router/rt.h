@@ -142,6 +142,10 @@ const struct rt_route *rt_lookup(const struct rt_table *t, const char *path, siz
  * with the route's prefix removed when strip_prefix ("/chat" gives "/"). path is the path
  * only: the caller appends "?query". Writes into out, NUL-terminated, and returns its length,
  * or -1 when it (and the NUL) does not fit in cap. */
+/* The policy's name as the flags and the JSON file spell it: "round-robin", "least-conn",
+ * "ip-hash", or "header-hash:NAME" written into buf (cap bytes). */
+const char *rt_lb_name(enum rt_lb lb, const char *header, char *buf, size_t cap);
+
 int rt_backend_path(const struct rt_route *r, const struct rt_backend *b, const char *path,
                     size_t path_len, char *out, size_t cap);
 
