@@ -198,7 +198,10 @@ def engine_down_degraded_within_1s_local_traffic_goes_on_and_recovers_within_2s(
                     lambda: all(healthz(g).get("cluster") == "ok" for g in (a, b, c)), T(3))
     note(f"recovered {took:.2f} s after Redis returned")
     check(took <= T(2.0), f"recovered after {took:.2f} s")
-    check_eq(cluster_ids(a)[0], ["a", "b", "c"], "re-registered")
+    # Healthy again on each node does not yet mean every node's heartbeat is in a's view (it
+    # is refreshed every 500 ms): re-registered within the spec's 2 s of Redis returning.
+    wait_for("every node re-registered in a's view",
+             lambda: cluster_ids(a)[0] == ["a", "b", "c"], max(0.1, T(2.0) - (time.monotonic() - t1)))
     check("wsgate_cluster_engine_up 1" in http_get(a.admin_port, "/metrics",
                                                    timeout=T(2))[2].decode(), "engine_up 1")
     del t1
