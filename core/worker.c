@@ -415,6 +415,7 @@ static void *worker_main(void *arg)
 		if (proxy)
 			rt_quiescent(w->id);
 		worker_clock(w);
+		loopstat_submit(&w->ls, w->m, w->now_us); /* the last turn ends at this submit */
 		uint64_t wait_ms = twheel_next_timeout_ms(&w->wheel, WORKER_WAIT_MAX_MS);
 		struct __kernel_timespec ts = {.tv_sec = (long long)(wait_ms / 1000),
 		                               .tv_nsec = (long long)(wait_ms % 1000) * 1000000};
@@ -423,6 +424,7 @@ static void *worker_main(void *arg)
 		if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY)
 			LOG_ERROR("ring_wait", "err=%d", -rc);
 		worker_clock(w);
+		loopstat_reaped(&w->ls, w->now_us);
 
 		unsigned head, seen = 0;
 		io_uring_for_each_cqe(&w->ring, head, cqe)
