@@ -1,14 +1,16 @@
 #!/usr/bin/python3
 """bench/report.py: the JSON side of bench/run.sh (make bench), stdlib only.
 
-  report.py record KEY=VALUE... [--bench F] [--bench-err F] [--proxy-err F]
+  report.py record KEY=VALUE... [--bench F] [--bench-err F] [--proxy-err F] [--metrics F]
       print one JSON line for one measured run: the runner's own figures (KEY=VALUE, numbers
-      parsed), wsgate-bench's --json object (null when it printed none) and, when the run
-      failed, the tails of wsgate-bench's and the proxy's stderr.
+      parsed), wsgate-bench's --json object (null when it printed none), the loop histograms
+      found in a /metrics scrape (wsgate only) and, when the run failed, the tails of
+      wsgate-bench's and the proxy's stderr.
   report.py brief            < one line of the above: print a one-line summary
   report.py report --raw F --info F --nginx-conf F --haproxy-conf F --data-dir D
                    --plots-dir D --doc FILE
-      medians and spreads per scenario and proxy, ratios wsgate/nginx and wsgate/HAProxy, the
+      medians and spreads per scenario and proxy, ratios wsgate/nginx and wsgate/HAProxy,
+      wsgate's distance to the floor (wsgate/floor, per scenario), the
       Markdown section written into FILE between <!-- bench:begin --> and <!-- bench:end -->
       (added at the end under "## Proxy comparison (make bench)" if absent; nothing outside the
       markers is changed), gnuplot data files and D/charts.gp drawing PLOTS/latency.png and
@@ -31,9 +33,9 @@ import re
 import statistics
 import sys
 
-PROXIES = ["wsgate", "nginx", "haproxy"]
+PROXIES = ["floor", "wsgate", "nginx", "haproxy"]
 LABEL = {"wsgate": "wsgate", "nginx": "nginx", "haproxy": "HAProxy",
-         "direct": "direct to wsgate-echo (no proxy)"}
+         "floor": "floor (io_uring relay)", "direct": "direct to wsgate-echo (no proxy)"}
 SCENARIOS = ["1", "2", "3", "4", "5", "6"]
 SHORT = {"1": "1: 100c 64B p1", "2": "2: 100c 64B p16", "3": "3: 10c 64KiB p4",
          "4": "4: 1000c 20k/s", "5": "5: idle", "6": "6: churn (per conn)"}
@@ -78,11 +80,103 @@ def cmd_record(argv):
         except (OSError, ValueError):
             bench = None
     rec["bench"] = bench
+    loop = read_loop_hists(files.get("metrics", ""))
+    if loop:
+        rec["loop"] = loop
     failed = rec.get("bench_rc") != 0 or rec.get("alive") != 1 or bench is None
     if failed:
         rec["bench_err_tail"] = tail(files.get("bench-err", ""), 5)
         rec["proxy_err_tail"] = tail(files.get("proxy-err", ""), 15)
     print(json.dumps(rec, separators=(",", ":")))
+
+
+LOOP_HISTS = ("wsgate_loop_turn_seconds", "wsgate_relay_delay_seconds")
+
+
+def read_loop_hists(path):
+    """{family: {"le": [bounds...], "cum": [cumulative counts...], "sum": s, "count": n}} from
+    a Prometheus text scrape; {} when there is none."""
+    out = {}
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError:
+        return out
+    for fam in LOOP_HISTS:
+        h = {"le": [], "cum": [], "sum": 0.0, "count": 0}
+        for m in re.finditer(r'^%s_bucket\{le="([^"]+)"\} (\S+)$' % fam, text, re.M):
+            h["le"].append(float(m.group(1)))
+            h["cum"].append(int(float(m.group(2))))
+        for k in ("sum", "count"):
+            m = re.search(r"^%s_%s (\S+)$" % (fam, k), text, re.M)
+            if m:
+                h[k] = float(m.group(1))
+        if h["le"]:
+            out[fam] = h
+    return out
+
+
+def hist_quantile(h, q):
+    """The upper bound of the bucket that holds quantile q (seconds; inf above the last)."""
+    n = h["cum"][-1] if h["cum"] else 0
+    if n == 0:
+        return None
+    for le, c in zip(h["le"], h["cum"]):
+        if c >= q * n:
+            return le
+    return float("inf")
+
+
+def fmt_us(s):
+    if s is None:
+        return "-"
+    if s == float("inf"):
+        return "> 131 ms"
+    us = s * 1e6
+    return "≤ {:,.0f}".format(us) if us >= 1 else "≤ 1"
+
+
+def loop_table(w, runs, info, present):
+    """wsgate's loop histograms per scenario (summed over the scenario's runs)."""
+    per = {}
+    for r in runs:
+        if r.get("proxy") != "wsgate" or not r.get("loop"):
+            continue
+        for fam, h in r["loop"].items():
+            acc = per.setdefault(r["sc"], {}).setdefault(fam, None)
+            if acc is None:
+                per[r["sc"]][fam] = {"le": list(h["le"]), "cum": list(h["cum"]),
+                                     "sum": h["sum"], "count": h["count"]}
+            elif acc["le"] == h["le"]:
+                acc["cum"] = [a + b for a, b in zip(acc["cum"], h["cum"])]
+                acc["sum"] += h["sum"]
+                acc["count"] += h["count"]
+    if not per:
+        return
+    w("**wsgate's loop** (`wsgate_loop_turn_seconds`: the work of one loop turn, from the wait's "
+      "return to the next submit; `wsgate_relay_delay_seconds`: from the turn that queued bytes "
+      "for a connection to the submit of the send that carries them; scraped from /metrics at "
+      "the end of each wsgate run, summed over the runs; µs, quantiles are bucket upper bounds, "
+      "powers of 2). The whole run is included: connection setup, warm-up and close.")
+    w("")
+    w("| scenario | turns | turn mean | turn p50 | turn p99 | turn p99.9 | sends | delay mean "
+      "| delay p50 | delay p99 | delay p99.9 |")
+    w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for sc in present:
+        d = per.get(sc)
+        if not d:
+            continue
+        row = []
+        for fam in LOOP_HISTS:
+            h = d.get(fam)
+            if h is None or not h["count"]:
+                row += ["-"] * 5
+                continue
+            row.append("{:,.0f}".format(h["count"]))
+            row.append("%.1f" % (h["sum"] / h["count"] * 1e6))
+            row += [fmt_us(hist_quantile(h, q)) for q in (0.5, 0.99, 0.999)]
+        w("| %s: %s | %s |" % (sc, info.get("sc_name_" + sc, ""), " | ".join(row)))
+    w("")
 
 
 def run_ok(r):
@@ -237,8 +331,8 @@ def cmd_report(opts):
          info.get("dur"), info.get("warm"), info.get("churn_dur"), info.get("idle_hold"),
          info.get("elapsed_s")))
     w("- **Placement**: each proxy (`wsgate --workers 1`, nginx with one worker, HAProxy with "
-      "one thread) pinned to CPU %s; `wsgate-bench -t 1` and `wsgate-echo --workers 1` (the one "
-      "backend of all three) pinned to CPU %s; loopback only. Each proxy is started fresh for "
+      "one thread, the floor with one thread) pinned to CPU %s; `wsgate-bench -t 1` and "
+      "`wsgate-echo --workers 1` (the one backend of all four) pinned to CPU %s; loopback only. Each proxy is started fresh for "
       "each run and stopped after it." % (info.get("proxy_cpu"), info.get("load_cpu")))
     w("")
     w("How to read it: each cell is the median of the runs with the spread (min–max) in "
@@ -260,7 +354,7 @@ def cmd_report(opts):
         w("Scenario 5 uses **9,000** idle connections, not 10,000: a proxy holds two sockets per "
           "proxied connection (client and backend), and 10,000 of each plus listeners and "
           "internal fds do not fit in this machine's hard limit of %s fds per process, for "
-          "any of the three proxies. 9,000 is also the figure issue 3 asks for."
+          "any of the proxies. 9,000 is also the figure issue 3 asks for."
           % info.get("fd_hard"))
         w("")
     w("| scenario | proxy | msgs/s | p50 µs | p99 µs | CPU µs/msg | RSS B/conn |")
@@ -319,6 +413,8 @@ def cmd_report(opts):
     w = out.append
     out.extend(table)
     w("")
+    floor_table(w, present, info, med, noisy)
+    loop_table(w, runs, info, present)
     if marked[0]:
         w("† the runs of one of the two proxies spread over more than 2× (max/min) for this "
           "figure: the ratio is within this machine's noise, read it as a tendency at most.")
@@ -360,7 +456,7 @@ def cmd_report(opts):
       "directory):")
     w("")
     w("```sh")
-    for k in ("cmd_echo", "cmd_wsgate", "cmd_nginx", "cmd_haproxy"):
+    for k in ("cmd_echo", "cmd_floor", "cmd_wsgate", "cmd_nginx", "cmd_haproxy"):
         w(info.get(k, ""))
     for sc in SCENARIOS:
         w("%s %s ws://127.0.0.1:PORT/    # scenario %s" % (info.get("cmd_bench"),
@@ -381,6 +477,36 @@ def cmd_report(opts):
     w(END)
     write_doc(opts["doc"], "\n".join(out))
     write_charts(opts, info, present, med)
+
+
+def floor_table(w, present, info, med, noisy):
+    """wsgate's distance to the floor (wsgate-floor: the same ring setup, no parsing), per
+    scenario: the ratio wsgate / floor of each figure's medians."""
+    if not any(med(sc, "floor", k) is not None for sc in present
+               for k in ("rate", "cpu", "rss")):
+        return
+    w("**Distance to the floor**, wsgate / floor (`wsgate-floor`, bench/floor_relay.c: an "
+      "io_uring byte relay with wsgate's ring setup and batching that parses nothing, the least "
+      "a proxy costs on this kernel and machine). CPU/msg 1.30 means wsgate spends 30% more "
+      "CPU per message than the floor; msgs/s below 1 means fewer messages per second.")
+    w("")
+    w("| scenario | msgs/s | p50 | p99 | CPU/msg | RSS/conn |")
+    w("|---|---:|---:|---:|---:|---:|")
+    for sc in present:
+        row = []
+        for k in ("rate", "p50", "p99", "cpu", "rss"):
+            x = fmt_ratio(med(sc, "wsgate", k), med(sc, "floor", k))
+            if x != "-" and max(noisy(sc, "wsgate", k), noisy(sc, "floor", k)) > 2:
+                x += "†"
+            row.append("" if x == "-" else x)
+        w("| %s: %s | %s |" % (sc, info.get("sc_name_" + sc, ""), " | ".join(row)))
+    w("")
+    a, f = med("2", "wsgate", "cpu"), med("2", "floor", "cpu")
+    if a is not None and f:
+        w("Issue 11's aim for scenario 2 (CPU per message within 10%% of the floor): wsgate "
+          "%s µs, floor %s µs, ratio %s (%s)." % (fmt_cpu(a), fmt_cpu(f), fmt_ratio(a, f),
+                                                  "met" if a / f <= 1.10 else "not met"))
+        w("")
 
 
 def write_doc(path, block):
@@ -433,7 +559,7 @@ def write_charts(opts, info, present, med):
         info.get("started", "")[:10], info.get("runs"), "" if info.get("runs") == "1" else "s",
         " (QUICK)" if quick else "", re.sub(r"\s+", " ", info.get("cpu_model", "")))
     colors = {"wsgate": ("#1f4e9c", "#8fb0e6"), "nginx": ("#2b7a2b", "#9fd49f"),
-              "haproxy": ("#b22222", "#f0a0a0")}
+              "haproxy": ("#b22222", "#f0a0a0"), "floor": ("#555555", "#bbbbbb")}
     lat_plot = []
     for i, p in enumerate(PROXIES):
         lat_plot.append("'%s' using %d:xtic(1) title '%s p50' lc rgb '%s'" % (
@@ -444,8 +570,10 @@ def write_charts(opts, info, present, med):
         cpu_plot.append("'cpu.dat' using %d:xtic(1) title '%s' lc rgb '%s'" % (2 + i, LABEL[p],
                                                                              colors[p][0]))
     for i, p in enumerate(PROXIES):
+        # Clustered bars (gap 1): each is 1 / (N + 1) wide, centred around the tick.
+        off = (i - (len(PROXIES) - 1) / 2.0) / (len(PROXIES) + 1)
         cpu_plot.append("'cpu.dat' using ($0%+.2f):%d:(sprintf('%%.3g', $%d)) with labels "
-                        "offset 0,0.7 font ',8' notitle" % ((i - 1) * 0.25, 2 + i, 2 + i))
+                        "offset 0,0.7 font ',8' notitle" % (off, 2 + i, 2 + i))
     gp = """# generated by bench/report.py
 set datafile missing 'NaN'
 set terminal pngcairo size 1100,560 font 'DejaVu Sans,10'
@@ -458,7 +586,7 @@ set logscale y
 set key outside bottom center horizontal
 cd '%(dd)s'
 set output '%(pd)s/latency.png'
-set title "Round-trip latency p50 / p99 per scenario, wsgate vs nginx vs HAProxy (lower is better)\\n{/=9 %(sub)s}"
+set title "Round-trip latency p50 / p99 per scenario, floor, wsgate, nginx, HAProxy (lower is better)\\n{/=9 %(sub)s}"
 set ylabel 'latency, microseconds (log scale)'
 set yrange [%(lat_lo)g:%(lat_hi)g]
 plot %(lat)s

@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # make bench: wsgate, nginx and HAProxy side by side, each in front of the same wsgate-echo
-# backend and driven by the same wsgate-bench load, one proxy at a time. Results go into
+# backend and driven by the same wsgate-bench load, one proxy at a time, with the floor
+# (wsgate-floor, bench/floor_relay.c: an io_uring byte relay that parses nothing) as the
+# fourth row: the least any proxy costs here. Results go into
 # docs/BENCHMARKS.md (between the bench:begin/bench:end markers, nothing else in that file is
 # touched) and docs/bench/{latency,cpu}.png; the raw per-run JSON lines into build/bench/.
 #
-#   bench/run.sh [BIN_DIR]          BIN_DIR holds wsgate, wsgate-echo, wsgate-bench
+#   bench/run.sh [BIN_DIR]          BIN_DIR holds wsgate, wsgate-echo, wsgate-bench,
+#                                   wsgate-floor
 #                                   (default build/release/bin)
 # Environment:
 #   QUICK=1        one run per cell and short durations (whole suite well under 3 minutes)
 #   RUNS=N         runs per cell (default 3, QUICK 1)
-#   PROXIES="..."  subset of "wsgate nginx haproxy" (default all three)
+#   PROXIES="..."  subset of "floor wsgate nginx haproxy" (default all four)
 #   SCENARIOS=".." subset of "1 2 3 4 5 6" (default all)
 #   NO_DOC=1       do not touch docs/; KEEP=1 keep the temporary directory
 #   PROXY_CPU / LOAD_CPU   CPUs for the proxy and for wsgate-bench + wsgate-echo (0 / 1)
@@ -17,7 +20,7 @@
 # Placement: the proxy under test is pinned to PROXY_CPU, wsgate-bench and wsgate-echo to
 # LOAD_CPU, everything on 127.0.0.1. Every proxy is started fresh for every run (so that the
 # idle-memory figure starts from a fresh process and no run inherits another's state), and the
-# three proxies take turns run by run, so that noise from other work on the machine spreads over
+# proxies take turns run by run, so that noise from other work on the machine spreads over
 # all of them instead of landing on one. Every process started here is in its own process
 # group and is stopped at the end, also on Ctrl-C.
 set -euo pipefail
@@ -26,7 +29,7 @@ export PATH="$PATH:/usr/sbin:/sbin"
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bin=$(cd "${1:-$root/build/release/bin}" && pwd)
 report="/usr/bin/python3 $root/bench/report.py"
-for p in wsgate wsgate-echo wsgate-bench; do
+for p in wsgate wsgate-echo wsgate-bench wsgate-floor; do
 	[ -x "$bin/$p" ] || { echo "bench: $bin/$p not found (run make release)" >&2; exit 2; }
 done
 
@@ -37,7 +40,7 @@ if [ -n "$QUICK" ]; then
 else
 	RUNS=${RUNS:-3}; DUR=8s; WARM=1s; CHURN_DUR=10s; IDLE_HOLD=5s
 fi
-PROXIES=${PROXIES:-wsgate nginx haproxy}
+PROXIES=${PROXIES:-floor wsgate nginx haproxy}
 SCENARIOS=${SCENARIOS:-1 2 3 4 5 6}
 PROXY_CPU=${PROXY_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
@@ -110,7 +113,8 @@ fi
 
 # ---------------------------------------------------------------- configuration
 echo_port=$(pick_port)
-declare -A port=([wsgate]=$(pick_port) [nginx]=$(pick_port) [haproxy]=$(pick_port))
+declare -A port=([wsgate]=$(pick_port) [nginx]=$(pick_port) [haproxy]=$(pick_port)
+	[floor]=$(pick_port))
 admin_port=$(pick_port)
 conns_cap=$((fd_hard < 65536 ? fd_hard : 65536))
 
@@ -178,6 +182,8 @@ wsgate_cmd=("$bin/wsgate" --workers 1 --listen "127.0.0.1:${port[wsgate]}"
 	--log-level warn)
 nginx_cmd=(nginx -p "$tmp/nginx/" -e "$tmp/nginx/error.log" -c "$tmp/nginx/nginx.conf")
 haproxy_cmd=(haproxy -db -f "$tmp/haproxy.cfg")
+# One thread, like the others; pinned the same way.
+floor_cmd=("$bin/wsgate-floor" --listen "127.0.0.1:${port[floor]}" --backend "127.0.0.1:$echo_port")
 echo_cmd=("$bin/wsgate-echo" --listen "127.0.0.1:$echo_port" --workers 1)
 bench_cmd=("$bin/wsgate-bench" -t 1 -q --json)
 
@@ -201,6 +207,7 @@ start_proxy() { # NAME: start it fresh, wait until it accepts; sets PG and PORT
 	wsgate) start_group "$tag" "$PROXY_CPU" "${wsgate_cmd[@]}" ;;
 	nginx) start_group "$tag" "$PROXY_CPU" "${nginx_cmd[@]}" ;;
 	haproxy) start_group "$tag" "$PROXY_CPU" "${haproxy_cmd[@]}" ;;
+	floor) start_group "$tag" "$PROXY_CPU" "${floor_cmd[@]}" ;;
 	esac
 	PG=$STARTED
 	PORT=${port[$name]}
@@ -273,13 +280,20 @@ run_case() {
 	c1=$(cpu_ticks "$pg")
 	e1=$(cpu_ticks "$echo_pg")
 	group_alive "$pg" || alive=0
+	# wsgate's own loop histograms (wsgate_loop_turn_seconds, wsgate_relay_delay_seconds),
+	# read after the load, before the stop: the report shows them per scenario.
+	local metrics=/dev/null
+	if [ "$proxy" = wsgate ] && [ "$alive" = 1 ]; then
+		metrics="$tmp/logs/$tag.metrics"
+		curl -fs "http://127.0.0.1:$admin_port/metrics" >"$metrics" 2>/dev/null || true
+	fi
 	[ "$proxy" = direct ] || stop_group "$pg"
 	$report record sc="$sc" proxy="$proxy" run="$run" bench_rc="$rc" alive="$alive" \
 		cpu_ticks=$((c1 - c0)) echo_cpu_ticks=$((e1 - e0)) clk_tck="$(getconf CLK_TCK)" \
 		rss_before_kb="$rss0" rss_with_kb="$rss1" t_start="$t0" t_end="$t1" \
 		bench_args="${args[*]}" \
 		--bench "$tmp/logs/$tag.bench.json" --bench-err "$tmp/logs/$tag.bench.err" \
-		--proxy-err "$tmp/logs/$tag.err" >>"$raw"
+		--proxy-err "$tmp/logs/$tag.err" --metrics "$metrics" >>"$raw"
 	tail -n 1 "$raw" | $report brief
 	if [ "$rc" != 0 ] || [ "$alive" = 0 ]; then
 		echo "bench:   wsgate-bench exit $rc, proxy alive=$alive; bench stderr:" >&2
@@ -344,6 +358,7 @@ cpu_model=$(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo)
 	echo "cmd_wsgate=taskset -c $PROXY_CPU ${wsgate_cmd[*]}"
 	echo "cmd_nginx=taskset -c $PROXY_CPU ${nginx_cmd[*]}"
 	echo "cmd_haproxy=taskset -c $PROXY_CPU ${haproxy_cmd[*]}"
+	echo "cmd_floor=taskset -c $PROXY_CPU ${floor_cmd[*]}"
 	echo "cmd_echo=taskset -c $LOAD_CPU ${echo_cmd[*]}"
 	echo "cmd_bench=taskset -c $LOAD_CPU ${bench_cmd[*]}"
 } | sed "s#$tmp#\$TMP#g; s#$root/##g" >"$saved/info.txt"

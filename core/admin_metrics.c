@@ -127,6 +127,22 @@ static void admin_gateway_families(struct prom_buf *b, const struct metrics_tota
 	               METRICS_SIZE_BOUNDS, t->send_queue_hist.slots,
 	               (double)t->send_queue_hist.sum);
 
+	/* Debug figures for the tail (issue 11, core/loopstat.h). Each worker keeps its own
+	 * (single writer); exported summed like every family here (per-worker series are
+	 * rejected above), so one worker's view is a --workers 1 run. */
+	prom_family(b, "wsgate_loop_turn_seconds", "histogram",
+	            "Work of one worker loop turn: from the wait's return with completions to "
+	            "the submit that ends the turn.");
+	prom_histogram(b, "wsgate_loop_turn_seconds", NULL, 0, metrics_loop_bounds_s,
+	               METRICS_LOOP_BOUNDS, t->loop_turn_hist.slots,
+	               (double)t->loop_turn_hist.sum / 1e6);
+	prom_family(b, "wsgate_relay_delay_seconds", "histogram",
+	            "From the loop turn that queued bytes for a connection (the receive that "
+	            "carried them) to the submit of the send that carries them.");
+	prom_histogram(b, "wsgate_relay_delay_seconds", NULL, 0, metrics_loop_bounds_s,
+	               METRICS_LOOP_BOUNDS, t->relay_delay_hist.slots,
+	               (double)t->relay_delay_hist.sum / 1e6);
+
 	prom_family(b, "wsgate_tls_handshakes_total", "counter",
 	            "Client-facing TLS handshakes, by negotiated version and result.");
 	for (unsigned v = 0; v < METRICS_TLS_VERSIONS; v++)

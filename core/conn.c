@@ -115,7 +115,7 @@ const char *conn_flags_str(uint16_t flags, char *buf, size_t cap)
 {
 	static const char *const names[] = {"recv_armed", "send_busy", "rx_paused", "shut_after",
 	                                    "eof",        "in_flush",  "connected", "cancel_sent",
-	                                    "wr_shut",    "discard",   "hold"};
+	                                    "wr_shut",    "discard",   "hold",      "stamped"};
 	return conn_bits_str(flags, names, sizeof(names) / sizeof(names[0]), buf, cap);
 }
 
@@ -224,6 +224,10 @@ int conn_queue(struct worker *w, struct conn *c, const void *p, size_t n)
 		return 0;
 	if (rbuf_append(conn_txq(c), w->pool, p, n) != 0)
 		return -1;
+	if (!(c->flags & CF_STAMPED)) { /* wsgate_relay_delay_seconds starts here */
+		c->relay_at = loopstat_stamp(&w->ls);
+		c->flags |= CF_STAMPED;
+	}
 	if (c->flags & CF_HOLD)
 		c->hold_len += (uint32_t)n;
 	worker_flush_later(w, c);
@@ -379,6 +383,10 @@ static void conn_start_send(struct worker *w, struct conn *c)
 	rbuf_pin(&c->out);
 	c->inflight++;
 	c->flags |= CF_SEND_BUSY;
+	if (c->flags & CF_STAMPED) { /* observed at the submit that carries this send */
+		loopstat_send(&w->ls, c->relay_at);
+		c->flags &= (uint16_t)~CF_STAMPED;
+	}
 }
 
 /* Everything queued is sent: shut our side and read (dropping it) until the peer closes or
@@ -555,6 +563,9 @@ void conn_on_cqe(struct worker *w, struct conn *c, unsigned op, struct io_uring_
 		}
 		if (cqe->res == 0) {
 			c->flags |= CF_CONNECTED;
+			/* Bytes queued before the connect (the upgrade request) could not leave
+			 * earlier: their relay delay counts from here, not the connect's time. */
+			c->relay_at = loopstat_stamp(&w->ls);
 			worker_flush_later(w, c);
 			conn_arm_recv(w, c);
 		}

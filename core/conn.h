@@ -74,6 +74,7 @@ enum conn_flag {
 	CF_WR_SHUT = 1u << 8,     /* lingering: our side shut, reading until EOF or the limits */
 	CF_DISCARD = 1u << 9,     /* received bytes are dropped, not handed up */
 	CF_HOLD = 1u << 10,       /* the last hold_len bytes queued are held back */
+	CF_STAMPED = 1u << 11,    /* relay_at stamps the oldest bytes no send carries yet */
 };
 
 /* Callbacks of the layer that owns what a conn's bytes mean. Every one may be NULL except
@@ -161,6 +162,8 @@ struct conn {
 	uint16_t inflight;  /* SQEs whose final CQE has not arrived */
 	uint8_t ctl_op;     /* opcode of the control frame being collected */
 	uint16_t fail_code; /* the close code this conn is owed (WSF_CLOSE_OWED) */
+	uint16_t relay_at;  /* CF_STAMPED: the loop turn that queued those bytes (loopstat.h);
+	                     * in what was padding, so it costs no byte */
 	uint32_t ip_ref;    /* the layer above: its per-IP table entry (IPLIMIT_REF_NONE: none) */
 	struct ws_stash stash;      /* the layer above: a frame header split across receives */
 	const struct conn_ops *ops; /* the layer above */

@@ -130,6 +130,10 @@ static const uint32_t metrics_lat_bounds_us[METRICS_LAT_BOUNDS] = {
 const double metrics_lat_bounds_s[METRICS_LAT_BOUNDS] = {
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
 };
+const double metrics_loop_bounds_s[METRICS_LOOP_BOUNDS] = {
+    0.000001, 0.000002, 0.000004, 0.000008, 0.000016, 0.000032, 0.000064, 0.000128, 0.000256,
+    0.000512, 0.001024, 0.002048, 0.004096, 0.008192, 0.016384, 0.032768, 0.065536, 0.131072,
+};
 const double metrics_size_bounds[METRICS_SIZE_BOUNDS] = {
     64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216,
 };

@@ -59,6 +59,10 @@ enum metrics_slab {
 #define METRICS_LAT_SLOTS   (METRICS_LAT_BOUNDS + 1u)
 #define METRICS_SIZE_BOUNDS 10u
 #define METRICS_SIZE_SLOTS  (METRICS_SIZE_BOUNDS + 1u)
+/* Loop histograms (loop_turn_seconds, relay_delay_seconds; core/loopstat.h): 1 us .. 131 ms
+ * in powers of 2 (18 bounds), found from the bit length (once per loop turn). */
+#define METRICS_LOOP_BOUNDS 18u
+#define METRICS_LOOP_SLOTS  (METRICS_LOOP_BOUNDS + 1u)
 
 /* ping_rtt_seconds{leg}: which leg the gateway's own keepalive ping went out on. */
 enum metrics_leg {
@@ -119,6 +123,10 @@ enum metrics_tls_result {
 		T slots[METRICS_SIZE_SLOTS];                                                       \
 		T sum; /* bytes */                                                                 \
 	} msg_size_hist[METRICS_DIR_COUNT], send_queue_hist;                                       \
+	struct {                                                                                   \
+		T slots[METRICS_LOOP_SLOTS];                                                       \
+		T sum; /* microseconds */                                                          \
+	} loop_turn_hist, relay_delay_hist;                                                        \
 	/* Aligned, not padded by hand: adding a counter above never misplaces routes[]. */        \
 	_Alignas(32) struct {                                                                      \
 		T messages[METRICS_DIR_COUNT];                                                     \
@@ -352,6 +360,31 @@ static inline void metrics_worker_send_queue(struct metrics_worker *m, uint64_t 
 {
 	metrics__add(&m->send_queue_hist.slots[metrics_size_slot(n)], 1);
 	metrics__add(&m->send_queue_hist.sum, n);
+}
+
+/* The loop-bucket slot of us microseconds: 0 for us <= 1, k for 2^(k-1) < us <= 2^k,
+ * METRICS_LOOP_BOUNDS above 2^17 us. */
+static inline unsigned metrics_loop_slot(uint64_t us)
+{
+	if (us <= 1)
+		return 0;
+	unsigned bits = 64u - (unsigned)__builtin_clzll(us - 1); /* us <= 2^bits */
+	return bits < METRICS_LOOP_BOUNDS ? bits : METRICS_LOOP_BOUNDS;
+}
+extern const double metrics_loop_bounds_s[METRICS_LOOP_BOUNDS];
+
+/* One loop turn did us microseconds of work (wait's return to the next submit). */
+static inline void metrics_worker_loop_turn(struct metrics_worker *m, uint64_t us)
+{
+	metrics__add(&m->loop_turn_hist.slots[metrics_loop_slot(us)], 1);
+	metrics__add(&m->loop_turn_hist.sum, us);
+}
+
+/* n sends were submitted us microseconds after the turn that queued their bytes. */
+static inline void metrics_worker_relay_delay(struct metrics_worker *m, uint64_t us, uint64_t n)
+{
+	metrics__add(&m->relay_delay_hist.slots[metrics_loop_slot(us)], n);
+	metrics__add(&m->relay_delay_hist.sum, us * n);
 }
 
 /* A client-facing TLS handshake ended (once per TLS conn). */

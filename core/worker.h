@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 
 #include "core/cmdq.h"
+#include "core/loopstat.h"
 #include "core/rbuf.h"
 #include "core/slab.h"
 #include "core/twheel.h"
@@ -102,6 +103,7 @@ struct worker {
 	                    * (open addressing, made lazily and grown; tunnel_admin.c) */
 	uint32_t tadm_ix_mask; /* capacity - 1; 0 while tadm_ix is NULL */
 	uint32_t tadm_ix_used; /* entries in tadm_ix */
+	struct loopstat ls;    /* loop-turn and relay-delay bookkeeping (core/loopstat.h) */
 };
 
 /* user_data: gen:32 | slot:24 | op:8 (STYLE.md 4). */

@@ -14,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include "core/loopstat.h"
 #include "core/metrics.h"
 #include "proto/ws.h"
 #include "router/rt.h"
@@ -381,6 +382,56 @@ static void test_lat_slot_is_first_bound_at_or_above(void **state)
 	assert_int_equal(metrics_lat_slot(UINT64_MAX), METRICS_LAT_BOUNDS);
 }
 
+static void test_loop_slot_is_first_bound_at_or_above(void **state)
+{
+	(void)state;
+	assert_int_equal(metrics_loop_slot(0), 0);
+	for (unsigned k = 0; k < METRICS_LOOP_BOUNDS; k++) {
+		uint64_t us = (uint64_t)(metrics_loop_bounds_s[k] * 1e6 + 0.5);
+		assert_int_equal(metrics_loop_slot(us), k);
+		assert_int_equal(metrics_loop_slot(us + 1), k + 1);
+	}
+	assert_int_equal(metrics_loop_slot(UINT64_MAX), METRICS_LOOP_BOUNDS);
+}
+
+/* A turn is observed from its reap to its submit; a send from the reap of the turn that
+ * stamped its bytes; one that waited past the remembered turns counts from the oldest. */
+static void test_loopstat_times_turns_and_sends_from_their_turn(void **state)
+{
+	(void)state;
+	struct metrics_worker *m = metrics_worker_new();
+	assert_non_null(m);
+	static struct loopstat ls;
+	memset(&ls, 0, sizeof(ls));
+	loopstat_submit(&ls, m, 50); /* the first submit ends no turn */
+	loopstat_reaped(&ls, 100);
+	uint16_t early = loopstat_stamp(&ls);
+	loopstat_send(&ls, early); /* queued and sent in the same turn */
+	loopstat_submit(&ls, m, 103);
+	loopstat_reaped(&ls, 1000);
+	loopstat_send(&ls, early); /* waited one turn for the previous send */
+	loopstat_send(&ls, loopstat_stamp(&ls));
+	loopstat_submit(&ls, m, 1010);
+	for (unsigned t = 0; t < 40; t++) {
+		loopstat_reaped(&ls, 2000 + t);
+		loopstat_submit(&ls, m, 2000 + t);
+	}
+	loopstat_send(&ls, early); /* 42 turns: counted from the oldest turn remembered */
+	loopstat_submit(&ls, m, 5000);
+	const struct metrics_worker *ws[1] = {m};
+	static struct metrics_totals t;
+	metrics_sum(ws, 1, NULL, &t);
+	assert_int_equal(t.loop_turn_hist.sum, 3 + 10 + 0 + 5000 - 2039);
+	assert_int_equal(t.loop_turn_hist.slots[metrics_loop_slot(3)], 1);
+	assert_int_equal(t.loop_turn_hist.slots[metrics_loop_slot(10)], 1);
+	assert_int_equal(t.loop_turn_hist.slots[0], 40);
+	uint64_t oldest = 2039 - (LOOPSTAT_TURNS - 1);
+	assert_int_equal(t.relay_delay_hist.sum, 3 + (1010 - 100) + 10 + (5000 - oldest));
+	assert_int_equal(t.relay_delay_hist.slots[metrics_loop_slot(910)], 1);
+	assert_int_equal(t.relay_delay_hist.slots[metrics_loop_slot(5000 - oldest)], 1);
+	metrics_worker_free(m);
+}
+
 /* Histograms are counters of the block: metrics_sum adds their slots and sums too. */
 static void test_histograms_sum_across_blocks(void **state)
 {
@@ -421,6 +472,8 @@ int main(void)
 	    cmocka_unit_test(test_full_registry_answers_overflow_slot),
 	    cmocka_unit_test(test_size_slot_is_first_bound_at_or_above),
 	    cmocka_unit_test(test_lat_slot_is_first_bound_at_or_above),
+	    cmocka_unit_test(test_loop_slot_is_first_bound_at_or_above),
+	    cmocka_unit_test(test_loopstat_times_turns_and_sends_from_their_turn),
 	    cmocka_unit_test(test_histograms_sum_across_blocks),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
