@@ -133,3 +133,16 @@ void *slab_at(const struct slab *s, uint32_t index)
 		return NULL;
 	return s->_mem + (size_t)index * s->_obj_size;
 }
+
+void slab_trim(struct slab *s)
+{
+	if (s->_mem == NULL || s->_used != 0 || s->_next_new == 0)
+		return;
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t len = ((size_t)s->_next_new * s->_obj_size + page - 1) / page * page;
+	madvise(s->_mem, len, MADV_DONTNEED);
+	/* The links of [0, _next_new) are stale from here: each is written again (LIVE) when
+	 * its object is handed out, before slab_free reads it. */
+	s->_free = SLAB_LINK_END;
+	s->_next_new = 0;
+}

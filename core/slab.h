@@ -47,4 +47,9 @@ static inline uint32_t slab_capacity(const struct slab *s)
 	return s->_cap;
 }
 
+/* When no object is live: gives every page objects have touched back to the system
+ * (MADV_DONTNEED) and starts handing out from the first object again, so a burst's high-water
+ * mark stops costing memory. A no-op while any object is live. Owning worker. */
+void slab_trim(struct slab *s);
+
 #endif

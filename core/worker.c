@@ -410,7 +410,9 @@ static void worker_enable_ring(struct worker *w)
  * pages are dropped (MADV_DONTNEED: zero-filled again on the next receive into them; safe
  * because the kernel writes them only while this thread is in io_uring_enter, DEFER_TASKRUN,
  * or in task work on its way back to user space, never while it runs here), the free-block
- * cache of the rbuf pool is emptied (its large blocks are their own mappings). Once per
+ * cache of the rbuf pool is emptied (its large blocks are their own mappings), and the pages
+ * of the handshake slab are dropped when no handshake is in progress (a burst of upgrades
+ * touches one 4.8 KB dial state per concurrent handshake). Once per
  * transition from busy to idle: a few syscalls, never per message. Not malloc_trim(): it walks
  * every arena under their locks (other workers' mallocs would wait), and the sanitizers'
  * allocators do not support it. */
@@ -420,6 +422,7 @@ static void worker_trim_idle(struct worker *w)
 	if (w->bufs != NULL)
 		madvise(w->bufs, (size_t)w->br_entries * WORKER_BUF_SIZE, MADV_DONTNEED);
 	rbuf_pool_trim(w->pool);
+	slab_trim(&w->handshakes); /* the dial states of a burst of upgrades, all done by now */
 	LOG_DEBUG("worker_trim", "live_conns=%u", w->live_conns);
 }
 
