@@ -50,7 +50,7 @@ _Thread_local struct worker *worker_self;
 #define WORKER_TICK_MS      10u
 #define WORKER_WAIT_MAX_MS  100u       /* idle workers still pass quiescent points this often */
 #define WORKER_POOL_CACHE   (2u << 20) /* free rbuf blocks kept for reuse, per worker */
-#define WORKER_IDLE_TRIM_MS 1000u      /* no completion for this long: give reserves back */
+#define WORKER_IDLE_TRIM_MS 500u       /* no completion for this long: give reserves back */
 /* Completions handled per loop turn; the rest stay in the CQ for the next turn, whose wait
  * then returns at once. Without a bound one turn handles whatever piled up (thousands of
  * CQEs when many conns become readable together) and every send it queued waits for the
