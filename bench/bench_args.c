@@ -305,6 +305,8 @@ enum bench_opt {
 	OPT_SRC_IPS,
 	OPT_INSECURE,
 	OPT_CA,
+	OPT_TLS_RESUME,
+	OPT_TLS_VERSION,
 	OPT_JSON,
 	OPT_HISTOGRAM,
 	OPT_HEADER,
@@ -336,6 +338,8 @@ static const struct bench_opt_def bench_opts[] = {
     {0, "src-ips", true, OPT_SRC_IPS},
     {0, "insecure", false, OPT_INSECURE},
     {0, "ca", true, OPT_CA},
+    {0, "tls-resume", false, OPT_TLS_RESUME},
+    {0, "tls-version", true, OPT_TLS_VERSION},
     {0, "json", false, OPT_JSON},
     {0, "histogram", true, OPT_HISTOGRAM},
     {'H', "header", true, OPT_HEADER},
@@ -493,6 +497,20 @@ enum bench_args_rc bench_args_parse(struct bench_args *a, int argc, char *const 
 		case OPT_INSECURE:
 			a->insecure = true;
 			break;
+		case OPT_TLS_RESUME:
+			a->tls_resume = true;
+			break;
+		case OPT_TLS_VERSION:
+			if (strcmp(val, "1.2") == 0) {
+				a->tls_version = 12;
+			} else if (strcmp(val, "1.3") == 0) {
+				a->tls_version = 13;
+			} else {
+				bench_args_err(err, err_cap,
+				               "%s: invalid version '%s' (1.2 or 1.3)", name, val);
+				return BENCH_ARGS_USAGE;
+			}
+			break;
 		case OPT_CA:
 			if (*val == '\0') {
 				bench_args_err(err, err_cap, "%s: empty file name", name);
@@ -588,9 +606,12 @@ bad_duration:
 		bench_args_err(err, err_cap, "--insecure and --ca exclude each other");
 		return BENCH_ARGS_USAGE;
 	}
-	if (!a->url.tls && (a->insecure || a->ca_file != NULL)) {
+	if (!a->url.tls && (a->insecure || a->ca_file != NULL || a->tls_resume || a->tls_version)) {
 		bench_args_err(err, err_cap, "%s needs a wss:// URL",
-		               a->insecure ? "--insecure" : "--ca");
+		               a->insecure          ? "--insecure"
+		               : a->ca_file != NULL ? "--ca"
+		               : a->tls_resume      ? "--tls-resume"
+		                                    : "--tls-version");
 		return BENCH_ARGS_USAGE;
 	}
 	unsigned ts = a->text ? BENCH_TS_TEXT : BENCH_TS_BINARY;
@@ -642,6 +663,9 @@ const char *bench_args_usage(void)
 	       "      --ca FILE         verify the server against these CA certificates\n"
 	       "                        (default: the system store)\n"
 	       "      --insecure        do not verify the server certificate\n"
+	       "      --tls-resume      a reconnect (--churn) resumes the loop's last session\n"
+	       "                        (tickets), so handshakes are abbreviated ones\n"
+	       "      --tls-version V   1.2 or 1.3 only (default: either, 1.3 preferred)\n"
 	       "\n"
 	       "Request:\n"
 	       "  -H, --header \"N: v\"  add this header line to every upgrade request\n"

@@ -37,6 +37,8 @@ struct bench_args {
 	unsigned src_ips;           /* --src-ips: 0 = let the kernel pick */
 	bool insecure;              /* --insecure: no certificate verification */
 	const char *ca_file;        /* --ca, borrowed from argv; NULL = system store */
+	bool tls_resume;            /* --tls-resume: reconnects resume the loop's last session */
+	unsigned tls_version;       /* --tls-version 12 or 13 (only that one); 0 = 1.2 or 1.3 */
 	bool json;                  /* --json */
 	const char *histogram_file; /* --histogram, borrowed from argv */
 	bool quiet;                 /* -q: no progress line even on a terminal */

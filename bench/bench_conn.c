@@ -102,6 +102,8 @@ void bench_stats_merge(struct bench_stats *d, const struct bench_stats *s)
 	d->win_conns += s->win_conns;
 	d->connect_errors += s->connect_errors;
 	d->tls_errors += s->tls_errors;
+	d->tls_handshakes += s->tls_handshakes;
+	d->tls_resumed += s->tls_resumed;
 	d->handshake_errors += s->handshake_errors;
 	d->proto_errors += s->proto_errors;
 	d->unexpected_closes += s->unexpected_closes;
@@ -125,6 +127,16 @@ void bench_conn_finish(struct bench_conn *c)
 		                      memory_order_relaxed);
 		if (c->sent > c->rcvd)
 			l->st.unanswered += c->sent - c->rcvd;
+	}
+	if (c->ssl != NULL && l->run->args->tls_resume &&
+	    (c->state == BENCH_CONN_OPEN || c->state == BENCH_CONN_CLOSING)) {
+		/* The session as it ends: by now it holds the server's tickets (TLS 1.3 sends
+		 * them after the handshake), so the next connection of this loop resumes. */
+		void *saved = bench_tls_save(c->ssl);
+		if (saved != NULL) {
+			bench_tls_saved_free(l->tls_saved);
+			l->tls_saved = saved;
+		}
 	}
 	bench_tls_session_free(c->ssl);
 	c->ssl = NULL;
@@ -725,6 +737,9 @@ static int bench_conn_tls_step(struct bench_conn *c)
 
 	switch (bench_tls_handshake(c->ssl)) {
 	case BENCH_TLS_OK:
+		c->loop->st.tls_handshakes++;
+		if (bench_tls_reused(c->ssl))
+			c->loop->st.tls_resumed++;
 		return bench_conn_send_request(c);
 	case BENCH_TLS_WANT_READ:
 	case BENCH_TLS_WANT_WRITE:
@@ -750,6 +765,8 @@ static int bench_conn_connected(struct bench_conn *c)
 		                bench_conn_peer(c, peer, sizeof(peer)));
 		return -1;
 	}
+	if (r->args->tls_resume)
+		bench_tls_resume(c->ssl, c->loop->tls_saved);
 	c->state = BENCH_CONN_TLS;
 	return bench_conn_tls_step(c);
 }

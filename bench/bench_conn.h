@@ -45,6 +45,8 @@ struct bench_stats {
 	uint64_t win_conns;         /* upgrades completed in the window (--churn: conns/s) */
 	uint64_t connect_errors;    /* socket, connect, timeouts before the upgrade completed */
 	uint64_t tls_errors;        /* TLS handshake failures */
+	uint64_t tls_handshakes;    /* TLS handshakes completed */
+	uint64_t tls_resumed;       /* of which resumed a session (--tls-resume) */
 	uint64_t handshake_errors;  /* HTTP answers other than a valid 101 */
 	uint64_t proto_errors;      /* server frames breaking RFC 6455: we closed 1002/1007/1009 */
 	uint64_t unexpected_closes; /* closes we did not start (by code below; 1006 = no frame) */
@@ -151,6 +153,7 @@ struct bench_loop {
 	_Atomic unsigned pub_open; /* written: loop (relaxed); read: main */
 	pthread_mutex_t snap_lock; /* a mutex once a second only; no mutex on the data path */
 	struct bench_hist snap;    /* copy of hist, under snap_lock */
+	void *tls_saved;           /* --tls-resume: the last finished conn's session */
 };
 
 uint64_t bench_now_ns(void);

@@ -197,8 +197,11 @@ void *bench_loop_main(void *arg)
 		}
 	}
 	bench_loop_abort_all(l);
-	if (r->tls != NULL)
+	if (r->tls != NULL) {
+		bench_tls_saved_free(l->tls_saved);
+		l->tls_saved = NULL;
 		bench_tls_thread_done();
+	}
 	atomic_store_explicit(&l->pub_rcvd, l->st.msgs_rcvd, memory_order_relaxed);
 	return NULL;
 }

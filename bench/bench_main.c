@@ -237,7 +237,7 @@ int main(int argc, char **argv)
 
 	bench_main_resolve(&r, &a.url);
 	if (a.url.tls) {
-		r.tls = bench_tls_new(a.insecure, a.ca_file, err, sizeof(err));
+		r.tls = bench_tls_new(a.insecure, a.ca_file, a.tls_version, err, sizeof(err));
 		if (r.tls == NULL)
 			bench_main_die("%s", err);
 	}

@@ -105,6 +105,10 @@ void bench_report_print(FILE *out, const struct bench_result *res)
 		bench_report_codes(out, st->statuses, st->n_statuses);
 		fprintf(out, ")");
 	}
+	if (a->url.tls)
+		fprintf(out, "\n  tls        %llu handshakes, %llu resumed",
+		        (unsigned long long)st->tls_handshakes,
+		        (unsigned long long)st->tls_resumed);
 	fprintf(out, "\n  closes     %llu unexpected", (unsigned long long)st->unexpected_closes);
 	if (st->n_close_codes) {
 		fprintf(out, " (code:count");
@@ -212,6 +216,8 @@ int bench_report_json(FILE *out, const struct bench_result *res)
 		cJSON_AddNumberToObject(c, "failed", res->conns_failed);
 		cJSON_AddNumberToObject(c, "connect_errors", (double)st->connect_errors);
 		cJSON_AddNumberToObject(c, "tls_errors", (double)st->tls_errors);
+		cJSON_AddNumberToObject(c, "tls_handshakes", (double)st->tls_handshakes);
+		cJSON_AddNumberToObject(c, "tls_resumed", (double)st->tls_resumed);
 		cJSON_AddNumberToObject(c, "handshake_errors", (double)st->handshake_errors);
 		cJSON_AddItemToObject(c, "handshake_statuses",
 		                      bench_report_codes_json(st->statuses, st->n_statuses));

@@ -20,7 +20,8 @@ struct bench_tls {
 	WOLFSSL_CTX *ctx;
 };
 
-struct bench_tls *bench_tls_new(bool insecure, const char *ca_file, char *err, size_t err_cap)
+struct bench_tls *bench_tls_new(bool insecure, const char *ca_file, unsigned version, char *err,
+                                size_t err_cap)
 {
 	static bool inited;
 	struct bench_tls *t;
@@ -37,7 +38,9 @@ struct bench_tls *bench_tls_new(bool insecure, const char *ca_file, char *err, s
 		snprintf(err, err_cap, "out of memory");
 		return NULL;
 	}
-	t->ctx = wolfSSL_CTX_new(wolfSSLv23_client_method());
+	t->ctx = wolfSSL_CTX_new(version == 12   ? wolfTLSv1_2_client_method()
+	                         : version == 13 ? wolfTLSv1_3_client_method()
+	                                         : wolfSSLv23_client_method());
 	if (t->ctx == NULL) {
 		snprintf(err, err_cap, "cannot create a TLS context");
 		goto out_free_t;
@@ -101,6 +104,10 @@ struct WOLFSSL *bench_tls_session_new(struct bench_tls *t, int fd, const char *h
 	if (wolfSSL_CTX_get_verify_mode(t->ctx) != WOLFSSL_VERIFY_NONE &&
 	    wolfSSL_check_domain_name(s, host) != WOLFSSL_SUCCESS)
 		goto out_free_s;
+	/* Ask for a TLS 1.2 session ticket (RFC 5077), as browsers do: wsgate resumes 1.2
+	 * sessions by ticket only, and --tls-resume needs one to offer. TLS 1.3 tickets come
+	 * without asking. */
+	wolfSSL_UseSessionTicket(s);
 	return s;
 
 out_free_s:
@@ -172,4 +179,26 @@ const char *bench_tls_why(struct WOLFSSL *s, char *buf, size_t cap)
 	else
 		snprintf(buf, cap, "%s", tmp);
 	return buf;
+}
+
+void *bench_tls_save(struct WOLFSSL *s)
+{
+	return s != NULL ? wolfSSL_get1_session(s) : NULL;
+}
+
+void bench_tls_resume(struct WOLFSSL *s, void *saved)
+{
+	if (s != NULL && saved != NULL)
+		wolfSSL_set_session(s, saved);
+}
+
+void bench_tls_saved_free(void *saved)
+{
+	if (saved != NULL)
+		wolfSSL_SESSION_free(saved);
+}
+
+bool bench_tls_reused(struct WOLFSSL *s)
+{
+	return s != NULL && wolfSSL_session_reused(s) == 1;
 }

@@ -21,7 +21,8 @@ enum bench_tls_rc {
 
 /* A client context: verification against ca_file (PEM), or the system store when ca_file is
  * NULL, or none when insecure. NULL with the reason in err. Main thread, before the loops. */
-struct bench_tls *bench_tls_new(bool insecure, const char *ca_file, char *err, size_t err_cap);
+struct bench_tls *bench_tls_new(bool insecure, const char *ca_file, unsigned version, char *err,
+                                size_t err_cap);
 void bench_tls_free(struct bench_tls *t);
 
 /* Frees what wolfSSL keeps per thread (the FP_ECC point cache); each loop thread calls it
@@ -31,6 +32,14 @@ void bench_tls_thread_done(void);
 /* A session on fd, with SNI and (when verifying) the host name check for host. */
 struct WOLFSSL *bench_tls_session_new(struct bench_tls *t, int fd, const char *host);
 void bench_tls_session_free(struct WOLFSSL *s);
+
+/* Session resumption (--tls-resume): a copy of s's session with the tickets it got (NULL when
+ * none), offered by the next session of the loop; freed with bench_tls_saved_free. */
+void *bench_tls_save(struct WOLFSSL *s);
+void bench_tls_resume(struct WOLFSSL *s, void *saved);
+void bench_tls_saved_free(void *saved);
+/* True when s's finished handshake resumed a session. */
+bool bench_tls_reused(struct WOLFSSL *s);
 
 /* One step of the handshake: BENCH_TLS_OK when done. */
 int bench_tls_handshake(struct WOLFSSL *s);

@@ -431,6 +431,17 @@ def test_wss_with_ca_and_without(ctx):
     check_clean(j)
     rc, out, err = ctx.run("-c", "2", "-d", "1s", f"wss://localhost:{port}/")
     check(rc == 1 and "certificate" in err and err.count("\n") == 1, f"exit {rc} {err!r}")
+    # --tls-resume: reconnects offer the last session, and the server (OpenSSL, via Python's
+    # ssl) resumes them; without it every handshake is a full one
+    for ver in ("1.3", "1.2"):
+        j, _ = ctx.run_json("--churn", "-c", "2", "-d", "1s", "--ca", cert, "--tls-resume",
+                            "--tls-version", ver, f"wss://localhost:{port}/")
+        hs, res = j["conns"]["tls_handshakes"], j["conns"]["tls_resumed"]
+        check(hs > 4 and res >= hs - 4, f"TLS {ver} with --tls-resume: {res} of {hs} resumed")
+    j, _ = ctx.run_json("--churn", "-c", "2", "-d", "500ms", "--ca", cert,
+                        f"wss://localhost:{port}/")
+    check(j["conns"]["tls_handshakes"] > 0 and j["conns"]["tls_resumed"] == 0,
+          f"without --tls-resume: {j['conns']}")
 
 
 TESTS = [

@@ -104,6 +104,12 @@ static void test_open_loop_idle_and_tls_flags(void **state)
 	assert_int_equal(args.url.port, 443);
 	assert_int_equal(PARSE("--ca", "/etc/ca.pem", "wss://h:8443/x"), BENCH_ARGS_OK);
 	assert_string_equal(args.ca_file, "/etc/ca.pem");
+	assert_int_equal(PARSE("--tls-resume", "--tls-version", "1.2", "wss://h/"), BENCH_ARGS_OK);
+	assert_true(args.tls_resume);
+	assert_int_equal(args.tls_version, 12);
+	assert_int_equal(PARSE("--tls-version=1.3", "wss://h/"), BENCH_ARGS_OK);
+	assert_int_equal(args.tls_version, 13);
+	assert_false(args.tls_resume);
 }
 
 static void test_help_and_version_exit_zero(void **state)
@@ -250,6 +256,9 @@ static void test_bad_combinations(void **state)
 	ASSERT_USAGE("--ca", "--ca", "x.pem", "ws://h/");
 	ASSERT_USAGE("--insecure", "--insecure", "--ca", "x.pem", "wss://h/");
 	ASSERT_USAGE("--src-ips", "--src-ips", "4", "ws://[::1]:80/");
+	ASSERT_USAGE("--tls-resume", "--tls-resume", "ws://h/");
+	ASSERT_USAGE("--tls-version", "--tls-version", "1.3", "ws://h/");
+	ASSERT_USAGE("--tls-version", "--tls-version", "1.1", "wss://h/");
 }
 
 static void test_url_errors(void **state)
