@@ -48,6 +48,7 @@
 #define LOG_JSON_MAX        (LOG_LINE_MAX * 8u + 64u) /* any line renders within this */
 #define LOG_BATCH_MAX       (64u * 1024u)
 #define LOG_DRAIN_PERIOD_MS 50
+#define LOG_DRAIN_IDLE_MS   400 /* the period after drains that found nothing, doubling up to */
 #define LOG_TRUNC_SUFFIX    "\" trunc=1" /* the quote is written only when a value is open */
 
 _Static_assert((LOG_RING_SLOTS & (LOG_RING_SLOTS - 1u)) == 0, "ring slots: power of two");
@@ -594,8 +595,17 @@ static void log_ring_retire(struct log_ring *r)
 	free(r);
 }
 
+static unsigned log_drain_lines(void);
+
 void log_drain(void)
 {
+	(void)log_drain_lines();
+}
+
+/* log_drain, returning how many lines it wrote (the drain thread's backoff). */
+static unsigned log_drain_lines(void)
+{
+	unsigned lines = 0;
 	struct log_out o = {log_batch, 0, sizeof(log_batch)};
 
 	pthread_mutex_lock(&log_drain_mu);
@@ -620,6 +630,7 @@ void log_drain(void)
 			}
 			log_render(&o, r->line[i], r->len[i]);
 			atomic_store_explicit(&r->head, head + 1, memory_order_release);
+			lines++;
 		}
 		if (dead)
 			log_ring_retire(r);
@@ -628,20 +639,31 @@ void log_drain(void)
 	if (o.len > 0)
 		log_write_all(o.p, o.len);
 	pthread_mutex_unlock(&log_drain_mu);
+	return lines;
 }
 
 static void *log_drain_main(void *arg)
 {
 	(void)arg;
+	/* Every 50 ms while lines come; after drains that found none, the period doubles up to
+	 * LOG_DRAIN_IDLE_MS, so an idle gateway's drain thread wakes two or three times a second
+	 * instead of twenty times (each wakeup costs tens of microseconds on a VM). The first lines
+	 * after a quiet spell wait at most that long; at debug level the period stays short. */
+	long period_ms = LOG_DRAIN_PERIOD_MS;
 	pthread_mutex_lock(&log_thr_mu);
 	while (!log_thr_stop) {
 		pthread_mutex_unlock(&log_thr_mu);
-		log_drain();
+		unsigned lines = log_drain_lines();
+		if (lines > 0 || log_enabled(CFG_LOG_DEBUG))
+			period_ms = LOG_DRAIN_PERIOD_MS;
+		else if (period_ms < LOG_DRAIN_IDLE_MS)
+			period_ms =
+			    period_ms * 2 < LOG_DRAIN_IDLE_MS ? period_ms * 2 : LOG_DRAIN_IDLE_MS;
 		pthread_mutex_lock(&log_thr_mu);
 
 		struct timespec until;
 		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_nsec += LOG_DRAIN_PERIOD_MS * 1000000L;
+		until.tv_nsec += period_ms * 1000000L;
 		if (until.tv_nsec >= 1000000000L) {
 			until.tv_sec++;
 			until.tv_nsec -= 1000000000L;

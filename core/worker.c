@@ -51,6 +51,7 @@ _Thread_local struct worker *worker_self;
 #define WORKER_WAIT_MAX_MS  100u       /* idle workers still pass quiescent points this often */
 #define WORKER_POOL_CACHE   (2u << 20) /* free rbuf blocks kept for reuse, per worker */
 #define WORKER_IDLE_TRIM_MS 500u       /* no completion for this long: give reserves back */
+#define WORKER_PARK_MAX_MS  1000u      /* an idle worker's longest wait (then it is offline) */
 /* Completions handled per loop turn; the rest stay in the CQ for the next turn, whose wait
  * then returns at once. Without a bound one turn handles whatever piled up (thousands of
  * CQEs when many conns become readable together) and every send it queued waits for the
@@ -449,11 +450,21 @@ static void *worker_main(void *arg)
 			rt_quiescent(w->id);
 		worker_clock(w);
 		loopstat_submit(&w->ls, w->m, w->now_us); /* the last turn ends at this submit */
-		uint64_t wait_ms = twheel_next_timeout_ms(&w->wheel, WORKER_WAIT_MAX_MS);
+		/* Nothing due soon and nothing to give back: park for up to a second, offline for
+		 * the route table's reclamation (it does not wait for a parked worker), instead of
+		 * waking every 100 ms to pass a quiescent point. Commands and sockets wake it. */
+		uint64_t wait_ms = twheel_next_timeout_ms(&w->wheel, WORKER_PARK_MAX_MS);
+		bool park = proxy && wait_ms > WORKER_WAIT_MAX_MS && w->trimmed;
+		if (!park && wait_ms > WORKER_WAIT_MAX_MS)
+			wait_ms = WORKER_WAIT_MAX_MS;
+		if (park)
+			rt_worker_offline(w->id);
 		struct __kernel_timespec ts = {.tv_sec = (long long)(wait_ms / 1000),
 		                               .tv_nsec = (long long)(wait_ms % 1000) * 1000000};
 		struct io_uring_cqe *cqe;
 		int rc = io_uring_submit_and_wait_timeout(&w->ring, &cqe, 1, &ts, NULL);
+		if (park)
+			rt_quiescent(w->id); /* online again before anything can rt_acquire */
 		if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY)
 			LOG_ERROR("ring_wait", "err=%d", -rc);
 		worker_clock(w);
