@@ -832,7 +832,10 @@ static bool cl_link_stalled(const struct cl_link *l, uint64_t now_ms)
 		return true;
 	if (l->is_sub && l->subscribed < 2 && now_ms - l->opened_ms > CL_STALL_MS)
 		return true;
-	return l->ph != l->pt && now_ms - l->pend[l->ph & (CL_PEND_MAX - 1)].sent_ms > CL_STALL_MS;
+	/* A command queued from outside cluster_on_poll (an admin call, PUT /routes) is stamped
+	 * with a clock read after the loop's now_ms: later than it, not stalled. */
+	uint64_t sent = l->pend[l->ph & (CL_PEND_MAX - 1)].sent_ms;
+	return l->ph != l->pt && now_ms > sent && now_ms - sent > CL_STALL_MS;
 }
 
 void cluster_on_poll(struct cluster *cl, const struct pollfd *fds, unsigned n, uint64_t now_ms)
