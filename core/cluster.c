@@ -4,7 +4,10 @@
  * pipelined, replies matched to requests in order through a ring of what each owes) and sub
  * (SUBSCRIBE to this node's channel and the cluster's, then only pushed messages and PINGs);
  * the membership view; the routes version this node applied; the sync of shared per-IP
- * counts (leases in cluster_limit.c); this node's cluster counters. Control thread only: the
+ * counts (leases in cluster_limit.c); the wire of cross-node admin calls (cluster_request,
+ * cluster_reply, handed to the admin's hooks: the admin owns the calls and their deadlines,
+ * this file only frames, publishes, and reports PUBLISH's receiver count); this node's
+ * cluster counters and the request round-trip histogram. Control thread only: the
  * links are two more pollfds of the control loop, and everything here runs inside
  * cluster_on_poll, bounded per call.
  *
