@@ -21,7 +21,7 @@ PACKAGES := build-essential cmake pkg-config liburing-dev libwolfssl-dev libcjso
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps install-packages build release debug asan tsan run test fuzz clean format bench bench-auth bench-push deb
+.PHONY: all deps install-packages build release debug asan tsan run cluster-demo test fuzz clean format bench bench-auth bench-push bench-cluster deb
 
 # What `make deb` needs on top of the build: Debian's packaging tools (dpkg-buildpackage is in
 # dpkg-dev) and lintian, plus debian/control's Build-Depends.
@@ -56,6 +56,11 @@ build: release
 run: release
 	@bench/demo.sh build/release/bin
 
+# Three nodes sharing one redis-server on a loopback port, and a wsgate-echo backend; prints
+# how to push across nodes with curl (docs/CLUSTER.md). Ctrl-C stops everything.
+cluster-demo: release
+	@contrib/cluster/demo.sh build/release/bin
+
 # wsgate beside nginx and HAProxy under the same load (docs/BENCHMARKS.md, "Proxy comparison");
 # QUICK=1 for the short version.
 bench: release
@@ -74,6 +79,11 @@ bench-auth: release
 # idle clients get five broadcasts, one client gets back-to-back pushes. QUICK=1: 1,000.
 bench-push: release
 	/usr/bin/python3 bench/run_push.py build/release/bin $(if $(QUICK),--quick)
+
+# Cross-node push and broadcast over three nodes and one Redis (docs/BENCHMARKS.md,
+# "Cluster"). QUICK=1 for the short version.
+bench-cluster: release
+	/usr/bin/python3 contrib/cluster/bench_push.py build/release/bin $(if $(QUICK),--quick)
 
 # The release tree is built too: it is what `make run` and `make bench` use, and gcc -O2 warns
 # about things -O1 does not see (-Werror), so a green `make test` also means `make run` builds.

@@ -882,6 +882,9 @@ struct admin *admin_new(struct gateway *gw, int listen_fd)
 	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
 	if (epoll_ctl(a->epfd, EPOLL_CTL_ADD, listen_fd, &ev) != 0)
 		goto out_close_epfd;
+	/* Requests from other nodes run through the same calls; their replies end ours. */
+	if (gw->cluster != NULL)
+		admin__cluster_attach(a);
 	return a;
 
 out_close_epfd:;
@@ -903,6 +906,9 @@ void admin_free(struct admin *a)
 		admin_conn_close(a, a->head);
 	admin_free_dead(a);
 	free(a->obs.tot);
+	/* cluster_free still reads the links after this: nothing may call back into us. */
+	if (a->gw->cluster != NULL)
+		cluster_set_hooks(a->gw->cluster, NULL);
 	admin__calls_free(a, a->calls);
 	close(a->epfd);
 	close(a->listen_fd);

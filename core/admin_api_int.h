@@ -52,6 +52,9 @@ void admin__conns_call(struct admin *a, struct admin_conn *ac, const struct admi
 void admin__calls_on_reply(struct admin *a, unsigned worker, const struct cmdq_cmd *r);
 /* ac is going away: calls waiting for it answer nobody. */
 void admin__calls_detach(struct admin *a, struct admin_conn *ac);
+/* In a cluster: requests of other nodes run as calls answered to them, and the replies to
+ * this node's cross-node calls end them (cluster_set_hooks). */
+void admin__cluster_attach(struct admin *a);
 /* Calls whose workers have not all answered by their deadline answer 504 (and still wait
  * for the replies, which return what was lent). */
 void admin__calls_sweep(struct admin *a, uint64_t now_ms);

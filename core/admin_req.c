@@ -77,7 +77,8 @@ static bool admin_req_number(const char *p, size_t n, uint64_t *out)
 	return true;
 }
 
-/* "NODE.N": NODE of [0-9a-z], shorter than ADMIN_NODE_MAX; N decimal. */
+/* "NODE.N": NODE of [A-Za-z0-9_-] (a --node-id, or the random [0-9a-v] prefix of a node
+ * alone), shorter than ADMIN_NODE_MAX; N decimal. */
 static bool admin_req_id(const char *p, size_t n, struct admin_req *out)
 {
 	const char *dot = memchr(p, '.', n);
@@ -87,7 +88,8 @@ static bool admin_req_id(const char *p, size_t n, struct admin_req *out)
 	if (node_len == 0 || node_len >= ADMIN_NODE_MAX)
 		return false;
 	for (size_t i = 0; i < node_len; i++)
-		if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'z')))
+		if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'z') ||
+		      (p[i] >= 'A' && p[i] <= 'Z') || p[i] == '_' || p[i] == '-'))
 			return false;
 	if (!admin_req_number(dot + 1, n - node_len - 1, &out->n))
 		return false;

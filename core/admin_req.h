@@ -36,7 +36,7 @@ enum admin_param {
 #define ADMIN_PEER_MAX      64u   /* peer=: "[v6]:port" fits in 48 */
 #define ADMIN_SUBJECT_MAX   256u  /* subject=: JWT_SUB_MAX, a sub of up to 255 bytes */
 #define ADMIN_REASON_MAX    124u  /* 123 bytes + NUL (RFC 6455 5.5: a close payload <= 125) */
-#define ADMIN_NODE_MAX      24u   /* the node part of an id, NUL included (gateway.id_prefix) */
+#define ADMIN_NODE_MAX      33u   /* the node part of an id, NUL included: a --node-id */
 #define ADMIN_LIMIT_MAX     10000u
 #define ADMIN_LIMIT_DEFAULT 1000u
 

@@ -4,7 +4,10 @@
  * pipelined, replies matched to requests in order through a ring of what each owes) and sub
  * (SUBSCRIBE to this node's channel and the cluster's, then only pushed messages and PINGs);
  * the membership view; the routes version this node applied; the sync of shared per-IP
- * counts (leases in cluster_limit.c); this node's cluster counters. Control thread only: the
+ * counts (leases in cluster_limit.c); the wire of cross-node admin calls (cluster_request,
+ * cluster_reply, handed to the admin's hooks: the admin owns the calls and their deadlines,
+ * this file only frames, publishes, and reports PUBLISH's receiver count); this node's
+ * cluster counters and the request round-trip histogram. Control thread only: the
  * links are two more pollfds of the control loop, and everything here runs inside
  * cluster_on_poll, bounded per call.
  *
@@ -133,6 +136,7 @@ enum cl_pend {
 	CL_P_ROUTES_GET,
 	CL_P_ROUTES_PUT,
 	CL_P_PUBLISH,
+	CL_P_REQUEST, /* a cross-node request's PUBLISH: arg is its rid */
 };
 
 struct cl_pending {
@@ -173,6 +177,17 @@ enum cl_msg_kind { CL_K_HEARTBEAT = 0, CL_K_ROUTES, CL_K_LIMIT, CL_K_REQUEST, CL
 static const char *const cl_kind_names[CL_K_N] = {"heartbeat", "routes", "limit", "request",
                                                   "reply"};
 
+#define CL_NO_ADMIN "{\"error\":\"that node has no admin API\"}\n"
+
+/* Cross-node request kinds, the label of wsgate_cluster_request_seconds. */
+#define CL_REQ_KINDS 5
+static const char *const cl_req_names[CL_REQ_KINDS] = {"push", "close", "get", "list", "bcast"};
+/* Upper bounds (s) of the round-trip histogram: loopback is ~0.2 ms, a LAN a few ms, and
+ * anything near 1 s is about to be a 504. */
+#define CL_RTT_BOUNDS 11
+static const double cl_rtt_bounds_s[CL_RTT_BOUNDS] = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.02,
+                                                      0.05,   0.1,   0.25,  0.5,   1.0};
+
 struct cluster {
 	struct gateway *gw;
 	char id[33];
@@ -195,6 +210,10 @@ struct cluster {
 	/* counters, control thread only (the exporter runs here too) */
 	uint64_t msgs[CL_K_N][2]; /* [kind][0 in, 1 out] */
 	uint64_t engine_downs;
+	uint64_t rtt[CL_REQ_KINDS][CL_RTT_BOUNDS + 1]; /* round trips per bucket (not cumulative) */
+	double rtt_sum[CL_REQ_KINDS];
+	struct cluster_hooks hooks; /* the admin's; .on_request NULL: none (no admin listener) */
+	bool has_hooks;
 };
 
 static uint64_t cl_clock_ms(void)
@@ -687,6 +706,12 @@ static void cl_on_cmd_reply(struct cluster *cl, const struct cl_pending *p, cons
 			cl->routes_applied = (uint64_t)r->integer; /* ours already */
 		}
 		break;
+	case CL_P_REQUEST:
+		if (cl->has_hooks)
+			cl->hooks.on_published(cl->hooks.arg, p->arg,
+			                       r->type == REDIS_REPLY_INTEGER ? (long)r->integer
+			                                                      : -1);
+		break;
 	case CL_P_IGNORE:
 	case CL_P_PING:
 	case CL_P_PUBLISH:
@@ -706,6 +731,38 @@ static void cl_on_message(struct cluster *cl, const redisReply *payload, uint64_
 		cl->msgs[CL_K_ROUTES][0]++;
 		if (m.rid != cl->routes_applied)
 			cl_routes_fetch(cl, now_ms);
+		return;
+	}
+	char kind[16], from[33];
+	snprintf(kind, sizeof(kind), "%.*s", (int)m.kind.n, (const char *)m.kind.p);
+	snprintf(from, sizeof(from), "%.*s", (int)m.from.n, (const char *)m.from.p);
+	struct cluster_msg cm = {.kind = kind,
+	                         .from = from,
+	                         .rid = m.rid,
+	                         .num = m.num,
+	                         .arg = m.arg.p,
+	                         .arg_len = m.arg.n,
+	                         .body = m.body.p,
+	                         .body_len = m.body.n};
+	bool is_req = false;
+	for (unsigned i = 0; i < CL_REQ_KINDS; i++)
+		is_req = is_req || strcmp(kind, cl_req_names[i]) == 0;
+	if (is_req) {
+		/* A request to every node comes back to its sender too: the sender has already
+		 * done its own part locally, so that every client gets a broadcast once. */
+		if (strcmp(from, cl->id) == 0)
+			return;
+		cl->msgs[CL_K_REQUEST][0]++;
+		if (cl->has_hooks)
+			cl->hooks.on_request(cl->hooks.arg, &cm);
+		else
+			(void)cluster_reply(cl, from, m.rid, 503, CL_NO_ADMIN, strlen(CL_NO_ADMIN));
+		return;
+	}
+	if (resp_view_is(m.kind, "reply")) {
+		cl->msgs[CL_K_REPLY][0]++;
+		if (cl->has_hooks)
+			cl->hooks.on_reply(cl->hooks.arg, &cm);
 		return;
 	}
 	LOG_DEBUG("cluster_message_ignored", "kind=%.*s", (int)m.kind.n, (const char *)m.kind.p);
@@ -832,7 +889,10 @@ static bool cl_link_stalled(const struct cl_link *l, uint64_t now_ms)
 		return true;
 	if (l->is_sub && l->subscribed < 2 && now_ms - l->opened_ms > CL_STALL_MS)
 		return true;
-	return l->ph != l->pt && now_ms - l->pend[l->ph & (CL_PEND_MAX - 1)].sent_ms > CL_STALL_MS;
+	/* A command queued from outside cluster_on_poll (an admin call, PUT /routes) is stamped
+	 * with a clock read after the loop's now_ms: later than it, not stalled. */
+	uint64_t sent = l->pend[l->ph & (CL_PEND_MAX - 1)].sent_ms;
+	return l->ph != l->pt && now_ms > sent && now_ms - sent > CL_STALL_MS;
 }
 
 void cluster_on_poll(struct cluster *cl, const struct pollfd *fds, unsigned n, uint64_t now_ms)
@@ -897,6 +957,92 @@ void cluster_drain(struct cluster *cl)
 	cl->draining = true;
 	cl->state_changed = true;
 	LOG_INFO("cluster_draining", "node=%s", cl->id);
+}
+
+/* ---- cross-node calls ------------------------------------------------------------------ */
+
+void cluster_set_hooks(struct cluster *cl, const struct cluster_hooks *h)
+{
+	cl->has_hooks = h != NULL;
+	if (h != NULL)
+		cl->hooks = *h;
+}
+
+/* PUBLISHes message m on channel ch; pending p. 0 or -1. */
+static int cl_publish(struct cluster *cl, const char *ch, const struct resp_msg *m,
+                      const struct cl_pending *p)
+{
+	size_t cap = RESP_MSG_HEAD_MAX + m->arg.n + m->body.n;
+	uint8_t *buf = malloc(cap);
+	if (buf == NULL)
+		return -1;
+	long n = resp_msg_encode(buf, cap, m);
+	int rc = -1;
+	if (n > 0) {
+		const char *argv[] = {"PUBLISH", ch, (const char *)buf};
+		size_t lens[] = {7, strlen(ch), (size_t)n};
+		rc = cl_send(&cl->cmd, p, 3, argv, lens);
+	}
+	free(buf);
+	return rc;
+}
+
+int cluster_request(struct cluster *cl, const char *to, const char *kind, uint64_t rid,
+                    uint32_t num, const void *arg, size_t arg_len, const void *body,
+                    size_t body_len)
+{
+	if (!cl->engine_up || arg_len > RESP_MSG_ARG_MAX || body_len > CLUSTER_BODY_MAX)
+		return -1;
+	char ch[80];
+	if (to != NULL)
+		snprintf(ch, sizeof(ch), "%s:node:%s", cl->prefix, to);
+	else
+		snprintf(ch, sizeof(ch), "%s", cl->ch_all);
+	struct resp_msg m = {.kind = {(const uint8_t *)kind, strlen(kind)},
+	                     .from = {(const uint8_t *)cl->id, strlen(cl->id)},
+	                     .rid = rid,
+	                     .num = num,
+	                     .arg = {arg, arg_len},
+	                     .body = {body, body_len}};
+	struct cl_pending p = {.kind = CL_P_REQUEST, .sent_ms = cl_clock_ms(), .arg = rid};
+	if (cl_publish(cl, ch, &m, &p) != 0)
+		return -1;
+	cl->msgs[CL_K_REQUEST][1]++;
+	return 0;
+}
+
+int cluster_reply(struct cluster *cl, const char *to, uint64_t rid, unsigned status,
+                  const void *body, size_t body_len)
+{
+	if (cl->cmd.fd == -1 || !cl->cmd.connected || body_len > CLUSTER_REPLY_MAX)
+		return -1;
+	char ch[80];
+	snprintf(ch, sizeof(ch), "%s:node:%s", cl->prefix, to);
+	struct resp_msg m = {.kind = {(const uint8_t *)"reply", 5},
+	                     .from = {(const uint8_t *)cl->id, strlen(cl->id)},
+	                     .rid = rid,
+	                     .num = status,
+	                     .body = {body, body_len}};
+	struct cl_pending p = {.kind = CL_P_PUBLISH, .sent_ms = cl_clock_ms()};
+	if (cl_publish(cl, ch, &m, &p) != 0)
+		return -1;
+	cl->msgs[CL_K_REPLY][1]++;
+	return 0;
+}
+
+void cluster_observe_request(struct cluster *cl, const char *kind, uint64_t us)
+{
+	unsigned k = 0;
+	while (k < CL_REQ_KINDS && strcmp(kind, cl_req_names[k]) != 0)
+		k++;
+	if (k == CL_REQ_KINDS)
+		return;
+	double s = (double)us / 1e6;
+	unsigned b = 0;
+	while (b < CL_RTT_BOUNDS && s > cl_rtt_bounds_s[b])
+		b++;
+	cl->rtt[k][b]++;
+	cl->rtt_sum[k] += s;
 }
 
 /* ---- admin and metrics ----------------------------------------------------------------- */
@@ -967,6 +1113,13 @@ void cluster_metrics(struct cluster *cl, struct prom_buf *b)
 			                          {"direction", d ? "out" : "in"}};
 			prom_sample_u64(b, "wsgate_cluster_messages_total", l, 2, cl->msgs[k][d]);
 		}
+	prom_family(b, "wsgate_cluster_request_seconds", "histogram",
+	            "Cross-node admin requests: publish to the owner's reply, by kind.");
+	for (unsigned k = 0; k < CL_REQ_KINDS; k++) {
+		struct prom_label l = {"kind", cl_req_names[k]};
+		prom_histogram(b, "wsgate_cluster_request_seconds", &l, 1, cl_rtt_bounds_s,
+		               CL_RTT_BOUNDS, cl->rtt[k], cl->rtt_sum[k]);
+	}
 }
 
 /* ---- life ------------------------------------------------------------------------------ */

@@ -56,6 +56,58 @@ void cluster_metrics(struct cluster *cl, struct prom_buf *b);
  * -1 when the engine is down (the table applies here only). */
 int cluster_routes_publish(struct cluster *cl, const char *json, size_t len);
 
+/* ---- cross-node calls (docs/CLUSTER.md "Cross-node calls") ---------------------------- */
+
+/* Bounds of one cross-node message: a request's ARG (a connection id, or a query string of
+ * filters) and BODY (a pushed message or a close reason: the admin's 1 MiB body bound), and a
+ * reply's BODY (a listing). The sub link's reader refuses anything larger as a broken link,
+ * so nothing larger is ever published. */
+#define CLUSTER_BODY_MAX  (1024u * 1024u)
+#define CLUSTER_REPLY_MAX (3u * 1024u * 1024u)
+
+/* A request from another node, or the reply to one of ours. Views into the pub/sub payload:
+ * valid only during the hook. */
+struct cluster_msg {
+	const char
+	    *kind; /* NUL-terminated copy: "push", "close", "get", "list", "bcast", "reply" */
+	const char *from; /* NUL-terminated copy: the sender's node id */
+	uint64_t rid;     /* the requester's id of the call */
+	uint32_t num;     /* push/bcast: flags (CLUSTER_F_TEXT); close: the code; reply: status */
+	const uint8_t *arg;
+	size_t arg_len;
+	const uint8_t *body;
+	size_t body_len;
+};
+
+#define CLUSTER_F_TEXT 1u /* push, bcast: the body is a text message */
+
+/* What the admin API lends the cluster to run requests and take replies (admin.c sets it
+ * once it exists, and clears it before it is freed). Control thread only. */
+struct cluster_hooks {
+	void *arg;
+	/* A request addressed to this node (or to every node, from another one). */
+	void (*on_request)(void *arg, const struct cluster_msg *m);
+	/* A reply to one of this node's requests. */
+	void (*on_reply)(void *arg, const struct cluster_msg *m);
+	/* Redis answered the PUBLISH of request rid: receivers is how many nodes it reached (this
+	 * one included for a request to every node), or -1 when the publish failed. */
+	void (*on_published)(void *arg, uint64_t rid, long receivers);
+};
+void cluster_set_hooks(struct cluster *cl, const struct cluster_hooks *h); /* NULL: none */
+
+/* Publishes request kind (see cluster_msg) to node `to`'s channel, or to every node's when to
+ * is NULL. 0 when queued (on_published follows, unless the link drops first: the caller's
+ * deadline covers that), -1 when the engine is down, a bound is exceeded or memory ran out.
+ * Borrows everything. */
+int cluster_request(struct cluster *cl, const char *to, const char *kind, uint64_t rid,
+                    uint32_t num, const void *arg, size_t arg_len, const void *body,
+                    size_t body_len);
+/* Publishes the reply (status, body) to request rid of node `to`. 0, or -1 (down, too large). */
+int cluster_reply(struct cluster *cl, const char *to, uint64_t rid, unsigned status,
+                  const void *body, size_t body_len);
+/* One request's round trip (publish to reply), for wsgate_cluster_request_seconds. */
+void cluster_observe_request(struct cluster *cl, const char *kind, uint64_t us);
+
 /* ---- shared limits (core/cluster_limit.c) ----------------------------------------------- */
 
 /* Worker, on each admission when the gateway is in a cluster: lowers *max_conns_per_ip and

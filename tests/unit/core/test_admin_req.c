@@ -47,6 +47,11 @@ static void test_paths_name_their_calls(void **state)
 	assert_int_equal(parse("/connections/ab12cd34.7/messages", "", &rq, &why), ADMIN_REQ_OK);
 	assert_int_equal(rq.call, ADMIN_CALL_CONN_MSGS);
 	assert_int_equal(rq.n, 7);
+	/* a --node-id such as the default "host-8080" names connections too */
+	assert_int_equal(parse("/connections/Edge_1-8080.3", "", &rq, &why), ADMIN_REQ_OK);
+	assert_string_equal(rq.node, "Edge_1-8080");
+	assert_int_equal(parse("/connections/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.1", "", &rq, &why),
+	                 ADMIN_REQ_OK);
 }
 
 static void test_unknown_paths_and_bad_ids_are_not_found(void **state)
@@ -62,13 +67,13 @@ static void test_unknown_paths_and_bad_ids_are_not_found(void **state)
 	    "/connections/.1",
 	    "/connections/a.",
 	    "/connections/a.1x",
-	    "/connections/A.1",
+	    "/connections/a*.1",
 	    "/connections/a.-1",
 	    "/connections/a.1/message",
 	    "/connections/a.1/messages/x",
 	    "/connections//messages",
 	    "/connections/a.12345678901234567890",
-	    "/connections/aaaaaaaaaaaaaaaaaaaaaaaa.1",
+	    "/connections/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.1", /* 33: longer than any node id */
 	    "/broadcast/x",
 	    "/healthz",
 	};
