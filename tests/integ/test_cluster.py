@@ -451,6 +451,26 @@ def killed_owner_gives_504_within_1s_and_engine_down_gives_503(ctx):
     check_eq(api(a, "GET", "/connections?scope=cluster")[0], 503, "listing, engine down")
     check_eq(api(a, "GET", "/connections")[0], 200, "this node's own listing still works")
 
+    # Redis back: a cross-node push works again within 2 s (spec: resubscribed and
+    # re-registered within 2 s of the engine's return)
+    async def pushed_after_recovery():
+        async with ws_connect(b.port, "/") as ws:
+            (bid,) = await await_ids(b, 1)
+            redis.start()
+            t1 = time.monotonic()
+            while True:
+                st = api(a, "POST", f"/connections/{bid}/messages", "back", ctype="text/plain")[0]
+                if st == 204:
+                    break
+                check(time.monotonic() - t1 < T(2.0),
+                      f"cross-node push not back 2 s after Redis returned: {st}")
+                await asyncio.sleep(0.05)
+            took = time.monotonic() - t1
+            return took, await asyncio.wait_for(ws.recv(), T(3))
+    took, msg = run_async(pushed_after_recovery(), T(20))
+    note(f"cross-node push back {took:.2f} s after Redis returned")
+    check_eq(msg, "back", "the pushed message after recovery")
+
 
 @runner.test(timeout=120)
 def broadcast_by_route_and_subject_reaches_every_node_once_and_scope_cluster_lists_all(ctx):
