@@ -915,6 +915,11 @@ void admin_free(struct admin *a)
 	free(a);
 }
 
+bool admin_busy(const struct admin *a)
+{
+	return a != NULL && a->n_conns > 0;
+}
+
 unsigned admin_pollfds(struct admin *a, struct pollfd *fds, unsigned cap)
 {
 	if (cap == 0)

@@ -36,6 +36,8 @@ void admin_free(struct admin *a);
 /* Fills up to cap pollfds with what the admin waits on (one: an epoll fd holding the listener
  * and every admin client); returns the count. */
 unsigned admin_pollfds(struct admin *a, struct pollfd *fds, unsigned cap);
+/* True while any admin client is connected (their deadlines need the loop's 100 ms turns). */
+bool admin_busy(const struct admin *a);
 /* Handles whatever poll reported on those pollfds (same order as admin_pollfds gave; n may be
  * 0 when poll timed out) and cuts clients past their deadline. Call at least every 100 ms. */
 void admin_on_poll(struct admin *a, const struct pollfd *fds, unsigned n, uint64_t now_ms);

@@ -358,6 +358,24 @@ static void gateway_notify(int rc, const char *state)
 		LOG_WARN("sd_notify_failed", "state=%s why=\"%s\"", state, strerror(-rc));
 }
 
+/* How long the control loop may sleep. 100 ms while anything needs its turns (admin clients'
+ * deadlines, objects waiting for reclamation, a drain, the cluster's timers, the access log's
+ * writer); otherwise until the next health check is due, at most a second, so that an idle
+ * gateway's control thread wakes once a second, not ten times. Signals, worker replies and
+ * admin connections wake it at once whatever the timeout. */
+static int gateway_poll_timeout_ms(const struct gateway *gw, const struct admin *admin,
+                                   const struct health_probe *hp, bool draining)
+{
+	if (draining || admin_busy(admin) || rt_retired_count() > 0 || gw->cluster != NULL ||
+	    access_log_on())
+		return 100;
+	uint64_t next = health_probe_next_ms(hp), now = gateway_clock_ms();
+	if (next == UINT64_MAX || next > now + 1000)
+		return 1000;
+	/* At least 10 ms: a check that is due but waits for a free slot must not spin us. */
+	return next > now + 10 ? (int)(next - now) : 10;
+}
+
 static int gateway_control_loop(struct gateway *gw, struct admin *admin, int sfd)
 {
 	const struct wsg_config *cfg = gw->cfg;
@@ -384,7 +402,7 @@ static int gateway_control_loop(struct gateway *gw, struct admin *admin, int sfd
 		unsigned admin_first = n;
 		if (admin != NULL)
 			n += admin_pollfds(admin, fds + n, GATEWAY_POLL_MAX - n);
-		int rc = poll(fds, n, 100);
+		int rc = poll(fds, n, gateway_poll_timeout_ms(gw, admin, hp, draining));
 		uint64_t now = gateway_clock_ms();
 		if (rc > 0 && (fds[0].revents & POLLIN)) {
 			struct signalfd_siginfo si;

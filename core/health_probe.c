@@ -352,6 +352,19 @@ unsigned health_probe_pollfds(struct health_probe *hp, struct pollfd *fds, unsig
 	return hp->n_polled;
 }
 
+uint64_t health_probe_next_ms(const struct health_probe *hp)
+{
+	uint64_t next = UINT64_MAX;
+	if (hp == NULL)
+		return next;
+	for (unsigned i = 0; i < hp->n; i++) {
+		uint64_t t = hp->t[i].state == HP_IDLE ? hp->t[i].next_ms : hp->t[i].deadline_ms;
+		if (t < next)
+			next = t;
+	}
+	return next;
+}
+
 void health_probe_on_poll(struct health_probe *hp, const struct pollfd *fds, unsigned n,
                           uint64_t now_ms)
 {

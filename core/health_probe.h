@@ -23,6 +23,9 @@ void health_probe_free(struct health_probe *hp);
  * many it filled. Control thread, once per loop turn, before poll(). */
 unsigned health_probe_pollfds(struct health_probe *hp, struct pollfd *fds, unsigned cap,
                               uint64_t now_ms);
+/* When the checker next needs the loop (a check due, or the deadline of one in flight), on
+ * the same clock as now_ms; UINT64_MAX when never (NULL, or no targets). Control thread. */
+uint64_t health_probe_next_ms(const struct health_probe *hp);
 /* Advances the checks poll reported on (fds as filled by health_probe_pollfds, n of them; 0
  * when poll timed out) and fails those past --connect-timeout. Control thread, after poll(). */
 void health_probe_on_poll(struct health_probe *hp, const struct pollfd *fds, unsigned n,
