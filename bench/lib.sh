@@ -97,3 +97,32 @@ fd_count() { # PGID: open fds of every process in the group
 	echo "$t"
 }
 
+# bench_install CMD=PACKAGE ...: installs the Debian packages whose command is missing
+# (apt-get update first), as root or with sudo. A CMD with a '/' is checked as a path.
+bench_install() {
+	local pair cmd need=() sudo_cmd=()
+	[ "$(id -u)" = 0 ] || sudo_cmd=(sudo)
+	for pair in "$@"; do
+		cmd=${pair%%=*}
+		if [[ $cmd == */* ]]; then [ -x "$cmd" ] && continue; else command -v "$cmd" >/dev/null && continue; fi
+		need+=("${pair#*=}")
+	done
+	[ ${#need[@]} -gt 0 ] || return 0
+	echo "bench: installing Debian packages: ${need[*]}"
+	"${sudo_cmd[@]}" apt-get update -qq
+	"${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq --no-install-recommends "${need[@]}"
+}
+
+# bench_traps: on exit every process group in live is stopped and $tmp removed (kept with
+# KEEP=1); an interrupt says so and exits 130.
+bench_cleanup() {
+	trap - INT TERM EXIT
+	local pg
+	for pg in "${!live[@]}"; do stop_group "$pg"; done
+	if [ -n "${KEEP:-}" ]; then echo "bench: kept $tmp"; else rm -rf "$tmp"; fi
+}
+bench_traps() {
+	trap bench_cleanup EXIT
+	trap 'echo "bench: interrupted, stopping everything" >&2; exit 130' INT TERM
+}

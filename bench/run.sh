@@ -51,22 +51,9 @@ fi
 
 # ---------------------------------------------------------------- Debian packages
 # gnuplot-nox is Debian's gnuplot without X11/Qt; it has the pngcairo terminal.
-sudo_cmd=()
-[ "$(id -u)" = 0 ] || sudo_cmd=(sudo)
-need=()
-command -v nginx >/dev/null || need+=(nginx)
-command -v haproxy >/dev/null || need+=(haproxy)
-command -v gnuplot >/dev/null || need+=(gnuplot-nox)
-command -v taskset >/dev/null || need+=(util-linux)
-command -v pgrep >/dev/null || need+=(procps)
-command -v curl >/dev/null || need+=(curl)
-[ -x /usr/bin/python3 ] || need+=(python3)
-if [ ${#need[@]} -gt 0 ]; then
-	echo "bench: installing Debian packages: ${need[*]}"
-	"${sudo_cmd[@]}" apt-get update -qq
-	"${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive \
-		apt-get install -y -qq --no-install-recommends "${need[@]}"
-fi
+# shellcheck source=bench/lib.sh
+. "$root/bench/lib.sh"
+bench_install nginx=nginx haproxy=haproxy gnuplot=gnuplot-nox taskset=util-linux pgrep=procps curl=curl /usr/bin/python3=python3
 
 # ---------------------------------------------------------------- processes and cleanup
 # Proxies need two sockets per proxied connection: take the whole hard limit.
@@ -79,17 +66,8 @@ mkdir -p "$tmp/logs" "$tmp/nginx" "$root/build/bench"
 declare -A live=() # process group id -> 1 while we own it
 
 # group_alive, stop_group, start_group, pick_port, wait_port, cpu_ticks, rss_kb, fd_count
-# shellcheck source=bench/lib.sh
-. "$root/bench/lib.sh"
 
-cleanup() {
-	trap - INT TERM EXIT
-	local pg
-	for pg in "${!live[@]}"; do stop_group "$pg"; done
-	if [ -n "${KEEP:-}" ]; then echo "bench: kept $tmp"; else rm -rf "$tmp"; fi
-}
-trap cleanup EXIT
-trap 'echo "bench: interrupted, stopping everything" >&2; exit 130' INT TERM
+bench_traps
 
 # make_report: Markdown into docs/BENCHMARKS.md and the charts, from the files of the last run
 # kept in build/bench/ (results.jsonl, info.txt, nginx.conf, haproxy.cfg).

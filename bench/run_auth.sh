@@ -60,37 +60,17 @@ if [ "$(nproc)" -lt 2 ]; then
 fi
 
 # ---------------------------------------------------------------- Debian packages
-sudo_cmd=()
-[ "$(id -u)" = 0 ] || sudo_cmd=(sudo)
-need=()
-command -v openssl >/dev/null || need+=(openssl)
-command -v taskset >/dev/null || need+=(util-linux)
-command -v pgrep >/dev/null || need+=(procps)
-command -v curl >/dev/null || need+=(curl)
-[ -x /usr/bin/python3 ] || need+=(python3)
-if [ ${#need[@]} -gt 0 ]; then
-	echo "bench: installing Debian packages: ${need[*]}"
-	"${sudo_cmd[@]}" apt-get update -qq
-	"${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive \
-		apt-get install -y -qq --no-install-recommends "${need[@]}"
-fi
+# shellcheck source=bench/lib.sh
+. "$root/bench/lib.sh"
+bench_install openssl=openssl taskset=util-linux pgrep=procps curl=curl /usr/bin/python3=python3
 
 # ---------------------------------------------------------------- processes and cleanup
 ulimit -n "$(ulimit -Hn)"
 tmp=$(mktemp -d /tmp/wsgate-bench-auth.XXXXXX)
 mkdir -p "$tmp/logs" "$tmp/keys" "$root/build/bench"
 declare -A live=() # process group id -> 1 while we own it
-# shellcheck source=bench/lib.sh
-. "$root/bench/lib.sh"
 
-cleanup() {
-	trap - INT TERM EXIT
-	local pg
-	for pg in "${!live[@]}"; do stop_group "$pg"; done
-	if [ -n "${KEEP:-}" ]; then echo "bench: kept $tmp"; else rm -rf "$tmp"; fi
-}
-trap cleanup EXIT
-trap 'echo "bench: interrupted, stopping everything" >&2; exit 130' INT TERM
+bench_traps
 
 # ---------------------------------------------------------------- keys and tokens (throwaway)
 # One token per algorithm, minted once; the gateway verifies the same token on every upgrade

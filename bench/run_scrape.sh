@@ -44,14 +44,7 @@ mkdir -p "$tmp/logs"
 declare -A live=()
 # shellcheck source=bench/lib.sh
 . "$root/bench/lib.sh"
-cleanup() {
-	trap - INT TERM EXIT
-	local pg
-	for pg in "${!live[@]}"; do stop_group "$pg"; done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'echo "bench: interrupted" >&2; exit 130' INT TERM
+bench_traps
 
 echo_port=$(pick_port)
 gw_port=$(pick_port)

@@ -56,14 +56,7 @@ declare -A live=()
 # shellcheck source=bench/lib.sh
 . "$root/bench/lib.sh"
 
-cleanup() {
-	trap - INT TERM EXIT
-	local pg
-	for pg in "${!live[@]}"; do stop_group "$pg"; done
-	if [ -n "${KEEP:-}" ]; then echo "bench: kept $tmp"; else rm -rf "$tmp"; fi
-}
-trap cleanup EXIT
-trap 'echo "bench: interrupted, stopping everything" >&2; exit 130' INT TERM
+bench_traps
 
 # ---------------------------------------------------------------- certificate (throwaway)
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \

@@ -171,28 +171,38 @@ def versions_alpn_and_resumption_with_s_client(ctx):
         check("Reused," in out, f"resumption with {ver} (-sess_in):\n{out[-1200:]}")
 
 
-@runner.test(timeout=60)
-def tls13_key_update_then_upgrade(ctx):
-    """s_client's 'k' sends a TLS 1.3 KeyUpdate; the session carries on with the new keys and
-    the upgrade that follows is answered."""
-    gw = tls_gateway(ctx, ctx.echo().url)
-    argv = ["openssl", "s_client", "-connect", f"127.0.0.1:{gw.tls_port}", "-servername",
-            "a.example", "-CAfile", pki("ca.crt"), "-tls1_3"]
+def s_client_steps(port, version, steps):
+    """An interactive openssl s_client session to the gateway's TLS port: each step is bytes
+    written to its stdin (s_client's own commands, 'k' or 'R', or an upgrade request) after
+    `settle` seconds; returns everything it printed. The session may end under a step (a
+    refused renegotiation): later writes are then dropped."""
+    argv = ["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-servername",
+            "a.example", "-CAfile", pki("ca.crt"), version]
     p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        time.sleep(0.5)
-        p.stdin.write(b"k\n")
-        p.stdin.flush()
-        time.sleep(0.5)
-        p.stdin.write(upgrade_request(path="/", host="a.example"))
-        p.stdin.flush()
+        for data, settle in steps:
+            time.sleep(settle)
+            try:
+                p.stdin.write(data)
+                p.stdin.flush()
+            except BrokenPipeError:
+                pass
         time.sleep(1.0)
         out, _ = p.communicate(b"", timeout=T(10))
     except subprocess.TimeoutExpired:
         os.killpg(p.pid, signal.SIGKILL)
         out, _ = p.communicate()
-    text = out.decode("latin-1")
+    return out.decode("latin-1")
+
+
+@runner.test(timeout=60)
+def tls13_key_update_then_upgrade(ctx):
+    """s_client's 'k' sends a TLS 1.3 KeyUpdate; the session carries on with the new keys and
+    the upgrade that follows is answered."""
+    gw = tls_gateway(ctx, ctx.echo().url)
+    text = s_client_steps(gw.tls_port, "-tls1_3",
+                          [(b"k\n", 0.5), (upgrade_request(path="/", host="a.example"), 0.5)])
     check("KEYUPDATE" in text, f"s_client sent a key update:\n{text[-800:]}")
     check("HTTP/1.1 101" in text, f"the upgrade after the key update:\n{text[-800:]}")
 
@@ -204,40 +214,12 @@ def tls12_renegotiation_is_refused_and_the_gateway_serves_on(ctx):
     a CPU sink for attackers, and no WebSocket client needs it. Nothing relayed is lost: the
     gateway is fine afterwards and answers the next client."""
     gw = tls_gateway(ctx, ctx.echo().url)
-    argv = ["openssl", "s_client", "-connect", f"127.0.0.1:{gw.tls_port}", "-servername",
-            "a.example", "-CAfile", pki("ca.crt"), "-tls1_2"]
-    p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                         stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        time.sleep(0.5)
-        p.stdin.write(b"R\n")
-        p.stdin.flush()
-        time.sleep(1.0)
-        try:
-            p.stdin.write(upgrade_request(path="/", host="a.example"))
-            p.stdin.flush()
-        except BrokenPipeError:
-            pass
-        out, _ = p.communicate(b"", timeout=T(10))
-    except subprocess.TimeoutExpired:
-        os.killpg(p.pid, signal.SIGKILL)
-        out, _ = p.communicate()
-    text = out.decode("latin-1")
+    up = upgrade_request(path="/", host="a.example")
+    text = s_client_steps(gw.tls_port, "-tls1_2", [(b"R\n", 0.5), (up, 1.0)])
     check("RENEGOTIATING" in text, f"s_client asked for a renegotiation:\n{text[-800:]}")
     check("HTTP/1.1 101" not in text, f"the renegotiated session was served:\n{text[-800:]}")
     check("alert" in text, f"no alert ended the session:\n{text[-800:]}")
-    p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                         stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        time.sleep(0.5)
-        p.stdin.write(upgrade_request(path="/", host="a.example"))
-        p.stdin.flush()
-        time.sleep(1.0)
-        out, _ = p.communicate(b"", timeout=T(10))
-    except subprocess.TimeoutExpired:
-        os.killpg(p.pid, signal.SIGKILL)
-        out, _ = p.communicate()
-    text = out.decode("latin-1")
+    text = s_client_steps(gw.tls_port, "-tls1_2", [(up, 0.5)])
     check("HTTP/1.1 101" in text, f"the next client after the refused renegotiation:\n{text[-800:]}")
 
 
