@@ -30,10 +30,6 @@ void admin__answer_error(struct admin *a, struct admin_conn *ac, unsigned status
  * error or hang-up on its socket still closes it, and the call is told). */
 void admin__wait(struct admin *a, struct admin_conn *ac);
 
-/* admin_token.c: --admin-token. True when req carries "Authorization: Bearer <token>" (the
- * scheme in any case, RFC 9110 11.1), compared in constant time; token NULL: always true. */
-bool admin__token_ok(const char *token, const struct http_request *req);
-
 /* admin_routes.c: GET and PUT /routes. */
 void admin__routes_get(struct admin *a, struct admin_conn *ac);
 void admin__routes_put(struct admin *a, struct admin_conn *ac, const char *body, size_t len);
